@@ -1,0 +1,194 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"go.uber.org/zap"
+)
+
+// publisher moves each class from the config it is serving to the config it should serve,
+// make-before-break:
+//
+//  1. clusters and endpoints of both old and new config, old listeners and routes —
+//     wait until every proxy of the class has ACKed (new clusters are warm);
+//  2. new listeners and routes, still all clusters — wait for the ACKs (no proxy routes to
+//     the old clusters any more);
+//  3. exactly the new config.
+//
+// A stage whose content equals what is served is skipped, so a weight change is a single
+// RDS push and an endpoint change a single EDS push. Each wait is bounded: a proxy that
+// never answers slows a change down but cannot stop it.
+type publisher struct {
+	s       *Server
+	mu      sync.Mutex
+	classes map[string]*classPub
+}
+
+type classPub struct {
+	key  string
+	kick chan struct{}
+
+	mu        sync.Mutex
+	desired   classState
+	origins   map[string][]string
+	changedAt time.Time
+	hist      history
+	converged bool
+}
+
+func newPublisher(s *Server) *publisher {
+	return &publisher{s: s, classes: map[string]*classPub{}}
+}
+
+// set records the config a class should serve and wakes its goroutine.
+func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
+	st, err := buildState(res)
+	if err != nil {
+		return fmt.Errorf("class %s: %w", key, err)
+	}
+	if _, err := st.snapshot(); err != nil {
+		return fmt.Errorf("class %s: %w", key, err)
+	}
+	p.mu.Lock()
+	cp, ok := p.classes[key]
+	if !ok {
+		cp = &classPub{key: key, kick: make(chan struct{}, 1)}
+		p.classes[key] = cp
+		go p.run(ctx, cp)
+	}
+	p.mu.Unlock()
+
+	cp.mu.Lock()
+	cp.desired, cp.origins, cp.changedAt, cp.converged = st, res.Origins, time.Now(), false
+	cp.hist.add(st, res.Origins)
+	cp.mu.Unlock()
+	select {
+	case cp.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (p *publisher) run(ctx context.Context, cp *classPub) {
+	var serving classState
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cp.kick:
+		}
+		cp.mu.Lock()
+		desired, changedAt := cp.desired, cp.changedAt
+		cp.mu.Unlock()
+		next, err := p.converge(ctx, cp.key, serving, desired)
+		if err != nil {
+			p.s.log.Error("publish failed; still serving the previous config", zap.String("class", cp.key), zap.Error(err))
+			continue
+		}
+		serving = next
+		if p.s.reg.settled(cp.key, versionsOf(serving, orderedTypes...)) {
+			p.s.metrics.convergence.Observe(time.Since(changedAt).Seconds())
+			cp.mu.Lock()
+			cp.converged = cp.desired[resourcev3.RouteType].version == desired[resourcev3.RouteType].version
+			cp.mu.Unlock()
+		}
+	}
+}
+
+// converge runs the three stages and returns what is served at the end.
+func (p *publisher) converge(ctx context.Context, key string, serving, desired classState) (classState, error) {
+	if serving == nil {
+		return desired, p.apply(key, desired)
+	}
+	stage1 := classState{resourcev3.ListenerType: serving[resourcev3.ListenerType], resourcev3.RouteType: serving[resourcev3.RouteType]}
+	for _, t := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+		m, err := merge(serving[t], desired[t])
+		if err != nil {
+			return serving, err
+		}
+		stage1[t] = m
+	}
+	stage2 := classState{
+		resourcev3.ClusterType: stage1[resourcev3.ClusterType], resourcev3.EndpointType: stage1[resourcev3.EndpointType],
+		resourcev3.ListenerType: desired[resourcev3.ListenerType], resourcev3.RouteType: desired[resourcev3.RouteType],
+	}
+	for _, stage := range []classState{stage1, stage2, desired} {
+		if sameVersions(stage, serving) {
+			continue
+		}
+		if err := p.apply(key, stage); err != nil {
+			return serving, err
+		}
+		serving = stage
+		p.wait(ctx, key, versionsOf(stage, orderedTypes...))
+	}
+	return serving, nil
+}
+
+func (p *publisher) apply(key string, st classState) error {
+	snap, err := st.snapshot()
+	if err != nil {
+		return err
+	}
+	if err := p.s.cache.SetSnapshot(context.Background(), key, snap); err != nil {
+		return fmt.Errorf("set snapshot: %w", err)
+	}
+	p.s.metrics.publishes.Inc()
+	p.s.log.Debug("snapshot set", zap.String("class", key),
+		zap.String("cds", st[resourcev3.ClusterType].version), zap.String("rds", st[resourcev3.RouteType].version))
+	return nil
+}
+
+// wait blocks until every proxy of the class has answered the given versions, or the stage
+// timeout passes.
+func (p *publisher) wait(ctx context.Context, key string, want map[string]string) {
+	deadline := time.NewTimer(p.s.opts.StageTimeout)
+	defer deadline.Stop()
+	for {
+		changed := p.s.reg.watch()
+		if p.s.reg.settled(key, want) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			p.s.log.Warn("proxies did not ACK in time; continuing", zap.String("class", key), zap.Duration("timeout", p.s.opts.StageTimeout))
+			return
+		case <-changed:
+		}
+	}
+}
+
+func (p *publisher) attribute(key, typeURL, version, errMsg string) []string {
+	p.mu.Lock()
+	cp, ok := p.classes[key]
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.hist.attribute(typeURL, version, errMsg)
+}
+
+func versionsOf(st classState, typeURLs ...string) map[string]string {
+	out := make(map[string]string, len(typeURLs))
+	for _, t := range typeURLs {
+		out[t] = st[t].version
+	}
+	return out
+}
+
+func sameVersions(a, b classState) bool {
+	for _, t := range orderedTypes {
+		if a[t].version != b[t].version {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,246 @@
+package xds
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/weir-mesh/weir/model"
+)
+
+// Nack is the last rejection a proxy sent for one type.
+type Nack struct {
+	Version string    `json:"version"`
+	Error   string    `json:"error"`
+	Sources []string  `json:"sources,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// TypeStatus is what one proxy has been sent and has accepted for one resource type.
+type TypeStatus struct {
+	SentVersion  string `json:"sent_version,omitempty"`
+	AckedVersion string `json:"acked_version,omitempty"`
+	Nacks        int    `json:"nacks"`
+	LastNack     *Nack  `json:"last_nack,omitempty"`
+
+	nackedVersion string
+	// nonces maps the nonces of recent responses to the version they carried; delta ACKs
+	// carry only the nonce.
+	nonces map[string]string
+}
+
+// ProxyStatus describes one connected proxy (one ADS stream).
+type ProxyStatus struct {
+	NodeID      string                 `json:"node_id"`
+	Cluster     string                 `json:"cluster,omitempty"`
+	Class       string                 `json:"class"`
+	Delta       bool                   `json:"delta"`
+	ConnectedAt time.Time              `json:"connected_at"`
+	Types       map[string]*TypeStatus `json:"types"`
+
+	streamID int64
+	class    model.ProxyClass
+}
+
+const maxNonces = 8
+
+// registry tracks every stream's node, class and per-type versions. Waiters are woken
+// through a channel that is closed and replaced on every change.
+type registry struct {
+	mu      sync.Mutex
+	proxies map[int64]*ProxyStatus
+	changed chan struct{}
+}
+
+func newRegistry() *registry {
+	return &registry{proxies: map[int64]*ProxyStatus{}, changed: make(chan struct{})}
+}
+
+func (r *registry) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// watch returns a channel closed at the next change.
+func (r *registry) watch() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// identify records the node of a stream on its first request; it returns the class and
+// whether this stream was new.
+func (r *registry) identify(streamID int64, node *corev3.Node, delta bool) (model.ProxyClass, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.proxies[streamID]; ok {
+		return p.class, false
+	}
+	class := ClassOf(node)
+	r.proxies[streamID] = &ProxyStatus{
+		NodeID: node.GetId(), Cluster: node.GetCluster(), Class: class.Key(), Delta: delta,
+		ConnectedAt: time.Now().UTC(), Types: map[string]*TypeStatus{}, streamID: streamID, class: class,
+	}
+	r.notifyLocked()
+	return class, true
+}
+
+func (r *registry) remove(streamID int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.proxies[streamID]; ok {
+		delete(r.proxies, streamID)
+		r.notifyLocked()
+	}
+}
+
+func (r *registry) typeStatus(streamID int64, typeURL string) *TypeStatus {
+	p, ok := r.proxies[streamID]
+	if !ok {
+		return nil
+	}
+	ts, ok := p.Types[shortType(typeURL)]
+	if !ok {
+		ts = &TypeStatus{nonces: map[string]string{}}
+		p.Types[shortType(typeURL)] = ts
+	}
+	return ts
+}
+
+// sent records a response.
+func (r *registry) sent(streamID int64, typeURL, version, nonce string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.typeStatus(streamID, typeURL)
+	if ts == nil {
+		return
+	}
+	ts.SentVersion = version
+	if len(ts.nonces) >= maxNonces {
+		clear(ts.nonces)
+	}
+	ts.nonces[nonce] = version
+}
+
+// acked records an ACK of the response with the given nonce.
+func (r *registry) acked(streamID int64, typeURL, nonce string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.typeStatus(streamID, typeURL)
+	if ts == nil {
+		return
+	}
+	if v, ok := ts.nonces[nonce]; ok && v != ts.AckedVersion {
+		ts.AckedVersion = v
+		r.notifyLocked()
+	}
+}
+
+// nacked records a NACK and returns the rejected version (empty if the nonce is unknown,
+// i.e. it already was recorded).
+func (r *registry) nacked(streamID int64, typeURL, nonce string, n Nack) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ts := r.typeStatus(streamID, typeURL)
+	if ts == nil {
+		return "", false
+	}
+	v, ok := ts.nonces[nonce]
+	if !ok {
+		return "", false
+	}
+	n.Version = v
+	ts.Nacks++
+	ts.LastNack = &n
+	ts.nackedVersion = v
+	r.notifyLocked()
+	return v, true
+}
+
+// nackedVersion is the version a node last rejected for a type, if any.
+func (r *registry) nackedVersion(nodeID, typeURL string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.proxies {
+		if p.NodeID != nodeID {
+			continue
+		}
+		if ts, ok := p.Types[shortType(typeURL)]; ok && ts.nackedVersion != "" {
+			return ts.nackedVersion
+		}
+	}
+	return ""
+}
+
+// settled reports whether every proxy of a class has ACKed (or NACKed) the given version
+// of each given type it subscribes to.
+func (r *registry) settled(classKey string, want map[string]string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.proxies {
+		if p.Class != classKey {
+			continue
+		}
+		for typeURL, version := range want {
+			ts, ok := p.Types[shortType(typeURL)]
+			if !ok {
+				continue // not subscribed to this type
+			}
+			if ts.AckedVersion != version && ts.nackedVersion != version {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// list returns a copy of every proxy's status, sorted by node id.
+func (r *registry) list() []ProxyStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ProxyStatus, 0, len(r.proxies))
+	for _, p := range r.proxies {
+		cp := *p
+		cp.Types = make(map[string]*TypeStatus, len(p.Types))
+		for k, ts := range p.Types {
+			t := *ts
+			t.nonces = nil
+			cp.Types[k] = &t
+		}
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].NodeID != out[j].NodeID {
+			return out[i].NodeID < out[j].NodeID
+		}
+		return out[i].streamID < out[j].streamID
+	})
+	return out
+}
+
+// classes returns the distinct classes of connected proxies.
+func (r *registry) classes() map[string]model.ProxyClass {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]model.ProxyClass{}
+	for _, p := range r.proxies {
+		out[p.Class] = p.class
+	}
+	return out
+}
+
+func (r *registry) setNackSources(streamID int64, typeURL string, sources []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ts := r.typeStatus(streamID, typeURL); ts != nil && ts.LastNack != nil {
+		ts.LastNack.Sources = sources
+	}
+}
+
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.proxies)
+}

@@ -1,0 +1,117 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/weir-mesh/weir/model"
+)
+
+// Options tune the server.
+type Options struct {
+	// StageTimeout bounds each make-before-break wait for ACKs.
+	StageTimeout time.Duration
+}
+
+// Server is weir's ADS server.
+type Server struct {
+	log     *zap.Logger
+	opts    Options
+	metrics *metrics
+	reg     *registry
+	cache   *nackHoldingCache
+	pub     *publisher
+
+	ctx context.Context
+
+	mu      sync.Mutex
+	onClass func(model.ProxyClass)
+}
+
+// New builds a server whose goroutines live as long as ctx; metrics are registered on reg
+// (nil: not registered).
+func New(ctx context.Context, log *zap.Logger, reg prometheus.Registerer, opts Options) *Server {
+	if opts.StageTimeout <= 0 {
+		opts.StageTimeout = 5 * time.Second
+	}
+	s := &Server{log: log, opts: opts, metrics: newMetrics(reg), reg: newRegistry(), ctx: ctx}
+	s.cache = &nackHoldingCache{SnapshotCache: cachev3.NewSnapshotCache(true, classHash{}, zapAdapter{log.Named("cache")}), reg: s.reg}
+	s.pub = newPublisher(s)
+	return s
+}
+
+// OnClass registers the function told about a proxy class the first time a proxy of that
+// class connects, so that its config can be built. Call before Serve.
+func (s *Server) OnClass(fn func(model.ProxyClass)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onClass = fn
+}
+
+func (s *Server) classSeen(class model.ProxyClass) {
+	s.mu.Lock()
+	fn := s.onClass
+	s.mu.Unlock()
+	if fn != nil {
+		fn(class)
+	}
+}
+
+// Publish sets the config every proxy of a class should serve. Resources that are not
+// consistent (a route naming a missing route config, an EDS cluster without endpoints
+// resource) are refused and the previous config keeps serving.
+func (s *Server) Publish(class string, res *Resources) error {
+	return s.pub.set(s.ctx, class, res)
+}
+
+// Proxies lists every connected proxy with its versions and NACKs.
+func (s *Server) Proxies() []ProxyStatus { return s.reg.list() }
+
+// Classes returns the classes of the proxies connected now.
+func (s *Server) Classes() map[string]model.ProxyClass { return s.reg.classes() }
+
+// Serve serves ADS on lis until the server's context ends.
+func (s *Server) Serve(lis net.Listener) error {
+	ctx := s.ctx
+	xs := serverv3.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS())
+	g := grpc.NewServer(
+		grpc.MaxConcurrentStreams(1<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xs)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		g.Stop()
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return fmt.Errorf("serve xds: %w", err)
+	}
+}
+
+// zapAdapter lets go-control-plane log through zap at debug level.
+type zapAdapter struct{ l *zap.Logger }
+
+func (z zapAdapter) Debugf(f string, a ...any) { z.l.Sugar().Debugf(f, a...) }
+func (z zapAdapter) Infof(f string, a ...any)  { z.l.Sugar().Debugf(f, a...) }
+func (z zapAdapter) Warnf(f string, a ...any)  { z.l.Sugar().Warnf(f, a...) }
+func (z zapAdapter) Errorf(f string, a ...any) { z.l.Sugar().Errorf(f, a...) }

@@ -1,0 +1,108 @@
+package xds
+
+import (
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// renamed returns the fixture with cluster "a" renamed to name, everywhere.
+func renamed(name string) *Resources {
+	res := testResources(50, 50)
+	res.Endpoints = nil
+	for _, c := range res.Clusters {
+		cl := c.(*clusterv3.Cluster)
+		if cl.Name == "a" {
+			cl.Name = name
+		}
+		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: cl.Name})
+	}
+	for _, wc := range res.Routes[0].(*routev3.RouteConfiguration).VirtualHosts[0].Routes[0].GetRoute().GetWeightedClusters().Clusters {
+		if wc.Name == "a" {
+			wc.Name = name
+		}
+	}
+	return res
+}
+
+// Regression guard for Istio's 503 NC: a route must never reach a proxy before the
+// clusters it names, and a cluster a route stops using must stay until the route is ACKed.
+func TestMakeBeforeBreakOrdersStages(t *testing.T) {
+	srv, conn := startServer(t)
+	c := newSotwClient(t, conn, testNode("sidecar-1"))
+	class := ClassOf(testNode("x")).Key()
+	if err := srv.Publish(class, testResources(50, 50)); err != nil {
+		t.Fatal(err)
+	}
+
+	known := map[string]bool{} // clusters the client holds (ACKed CDS)
+	var edsNames []string
+	handle := func(resp *discoveryv3.DiscoveryResponse) {
+		t.Helper()
+		switch resp.GetTypeUrl() {
+		case resourcev3.ClusterType:
+			clear(known)
+			edsNames = nil
+			for _, a := range resp.GetResources() {
+				cl := &clusterv3.Cluster{}
+				if err := a.UnmarshalTo(cl); err != nil {
+					t.Fatal(err)
+				}
+				known[cl.Name] = true
+				edsNames = append(edsNames, cl.Name)
+			}
+			c.send(ack(resp))
+			c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: edsNames})
+		case resourcev3.RouteType:
+			for _, a := range resp.GetResources() {
+				rc := &routev3.RouteConfiguration{}
+				if err := a.UnmarshalTo(rc); err != nil {
+					t.Fatal(err)
+				}
+				for _, wc := range rc.VirtualHosts[0].Routes[0].GetRoute().GetWeightedClusters().GetClusters() {
+					if !known[wc.Name] {
+						t.Fatalf("route names cluster %q before the proxy has it (has %v)", wc.Name, known)
+					}
+				}
+			}
+			c.send(ack(resp, "outbound"))
+		default:
+			c.send(ack(resp, edsNames...))
+		}
+	}
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	handle(c.recv(5 * time.Second))
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: []string{"outbound"}})
+	for i := 0; i < 2; i++ { // EDS and RDS
+		handle(c.recv(5 * time.Second))
+	}
+
+	if err := srv.Publish(class, renamed("c")); err != nil {
+		t.Fatal(err)
+	}
+	// Expect: CDS {a,b,c}, EDS, RDS {c,b}, then CDS {b,c}.
+	var sawUnion, sawFinal bool
+	for !sawFinal {
+		resp := c.recv(5 * time.Second)
+		handle(resp)
+		if resp.GetTypeUrl() == resourcev3.ClusterType {
+			switch len(known) {
+			case 3:
+				sawUnion = true
+			case 2:
+				if !known["c"] || known["a"] {
+					t.Fatalf("final clusters = %v, want b and c", known)
+				}
+				sawFinal = true
+			}
+		}
+	}
+	if !sawUnion {
+		t.Fatal("old and new clusters were never served together")
+	}
+}
