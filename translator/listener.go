@@ -1,0 +1,50 @@
+package translator
+
+import (
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/weir-mesh/weir/model"
+)
+
+// outboundListener is the sidecar's single outbound HTTP listener. The application sends
+// plain HTTP to it; the Host header picks the virtual host in the "outbound" route
+// configuration, which arrives over the same ADS stream.
+func outboundListener(class model.ProxyClass) *listenerv3.Listener {
+	addr, port := class.OutboundAddress, class.OutboundPort
+	if addr == "" {
+		addr = model.DefaultOutboundAddress
+	}
+	if port == 0 {
+		port = model.DefaultOutboundPort
+	}
+	return &listenerv3.Listener{
+		Name:    outboundListenerName,
+		Address: socketAddress(addr, port),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       "envoy.filters.network.http_connection_manager",
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typedConfig(httpConnectionManager())},
+			}},
+		}},
+	}
+}
+
+func httpConnectionManager() *hcmv3.HttpConnectionManager {
+	return &hcmv3.HttpConnectionManager{
+		StatPrefix: outboundListenerName,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsConfigSource(),
+			RouteConfigName: outboundRouteName,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+	}
+}
+
+func routerFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       "envoy.filters.http.router",
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typedConfig(&routerv3.Router{})},
+	}
+}

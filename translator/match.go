@@ -1,0 +1,87 @@
+package translator
+
+import (
+	"maps"
+	"slices"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	networking "istio.io/api/networking/v1"
+
+	"github.com/weir-mesh/weir/model"
+)
+
+// routeMatch translates one match entry; all its conditions must hold. Without a uri
+// condition the route matches every path. Map-valued conditions are emitted in key order
+// so that output is deterministic.
+func routeMatch(m *networking.HTTPMatchRequest) *routev3.RouteMatch {
+	rm := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+	switch u := m.GetUri().GetMatchType().(type) {
+	case *networking.StringMatch_Exact:
+		rm.PathSpecifier = &routev3.RouteMatch_Path{Path: u.Exact}
+	case *networking.StringMatch_Prefix:
+		rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: u.Prefix}
+	case *networking.StringMatch_Regex:
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regexMatcher(u.Regex)}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.GetHeaders())) {
+		rm.Headers = append(rm.Headers, headerMatcher(name, m.Headers[name], false))
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.GetWithoutHeaders())) {
+		rm.Headers = append(rm.Headers, headerMatcher(name, m.WithoutHeaders[name], true))
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.GetQueryParams())) {
+		rm.QueryParameters = append(rm.QueryParameters, queryParameterMatcher(name, m.QueryParams[name]))
+	}
+	return rm
+}
+
+// ignoredMatchFields warns about match conditions weir does not translate yet. Dropping a
+// condition widens the match, so the message says so.
+func ignoredMatchFields(src model.Ref, path string, m *networking.HTTPMatchRequest) []model.Diagnostic {
+	ds := ignoredFields(src, path, m, "name", "uri", "headers", "withoutHeaders", "queryParams")
+	for i := range ds {
+		ds[i].Message += ": this match entry matches as if it were not set"
+	}
+	return ds
+}
+
+// headerMatcher matches a header value; an empty match ({}) means "the header is
+// present", as in Istio. invert turns it into a withoutHeaders condition.
+func headerMatcher(name string, sm *networking.StringMatch, invert bool) *routev3.HeaderMatcher {
+	h := &routev3.HeaderMatcher{Name: name, InvertMatch: invert}
+	if s := stringMatcher(sm); s != nil {
+		h.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: s}
+	} else {
+		h.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
+	}
+	return h
+}
+
+func queryParameterMatcher(name string, sm *networking.StringMatch) *routev3.QueryParameterMatcher {
+	q := &routev3.QueryParameterMatcher{Name: name}
+	if s := stringMatcher(sm); s != nil {
+		q.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: s}
+	} else {
+		q.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
+	}
+	return q
+}
+
+func stringMatcher(sm *networking.StringMatch) *matcherv3.StringMatcher {
+	switch v := sm.GetMatchType().(type) {
+	case *networking.StringMatch_Exact:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v.Exact}}
+	case *networking.StringMatch_Prefix:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: v.Prefix}}
+	case *networking.StringMatch_Regex:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: regexMatcher(v.Regex)}}
+	}
+	return nil
+}
+
+// regexMatcher matches the whole value, as Istio's regex does. The engine is left unset:
+// Envoy's default engine is RE2 and the google_re2 field is deprecated in v1.40.
+func regexMatcher(re string) *matcherv3.RegexMatcher {
+	return &matcherv3.RegexMatcher{Regex: re}
+}

@@ -1,0 +1,89 @@
+package translator
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/weir-mesh/weir/model"
+)
+
+// Resource names weir gives the sidecar's fixed resources.
+const (
+	outboundListenerName = "outbound_http"
+	outboundRouteName    = "outbound"
+)
+
+// clusterName follows Istio's convention so that config_dump reads the way users expect:
+// outbound|<port>|<subset>|<fqdn>.
+func clusterName(port uint32, subset, hostname string) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, hostname)
+}
+
+// virtualHostName is <fqdn>:<port>.
+func virtualHostName(hostname string, port uint32) string {
+	return fmt.Sprintf("%s:%d", hostname, port)
+}
+
+// resolveHost turns a host as written in a VirtualService or DestinationRule into the
+// hostname services are indexed by. A host that names a known service (a ServiceEntry host
+// or an FQDN) is taken as is; short Kubernetes forms are expanded relative to the object's
+// namespace the way Istio does: "reviews" -> reviews.<ns>.svc.cluster.local,
+// "reviews.ns" -> reviews.ns.svc.cluster.local.
+func resolveHost(host, namespace string, known func(string) bool) string {
+	if known(host) || isWildcard(host) {
+		return host
+	}
+	switch strings.Count(host, ".") {
+	case 0:
+		return host + "." + namespace + "." + model.DefaultDomainSuffix
+	case 1:
+		return host + "." + model.DefaultDomainSuffix
+	}
+	if strings.HasSuffix(host, ".svc") {
+		return host + "." + strings.TrimPrefix(model.DefaultDomainSuffix, "svc.")
+	}
+	return host
+}
+
+func isWildcard(host string) bool {
+	return strings.Contains(host, "*")
+}
+
+// isKubeService reports whether a service is a Kubernetes Service, whose short names
+// (name, name.ns, name.ns.svc) are valid domains for it.
+func isKubeService(svc *model.Service) bool {
+	return svc.Name != "" && svc.Namespace != "" &&
+		svc.Hostname == svc.Name+"."+svc.Namespace+"."+model.DefaultDomainSuffix
+}
+
+// domain is one candidate entry of a virtual host's domains. Canonical domains (the
+// service's own hostname) are claimed before aliases, so that an alias can never steal the
+// name another service is registered under.
+type domain struct {
+	name      string
+	canonical bool
+}
+
+// serviceDomains lists every name a client may use to reach one port of a service: each
+// short and long form, with ":port", and without it when portless is set. The bare short
+// name resolves only inside the service's own namespace, so it is offered only to proxies
+// living there.
+func serviceDomains(svc *model.Service, port uint32, portless bool, proxyNamespace string) []domain {
+	forms := []string{svc.Hostname}
+	if isKubeService(svc) {
+		short := svc.Name + "." + svc.Namespace
+		forms = []string{short, short + ".svc", svc.Hostname}
+		if proxyNamespace == svc.Namespace {
+			forms = append([]string{svc.Name}, forms...)
+		}
+	}
+	var out []domain
+	for _, f := range forms {
+		canonical := f == svc.Hostname
+		if portless {
+			out = append(out, domain{name: f, canonical: canonical})
+		}
+		out = append(out, domain{name: fmt.Sprintf("%s:%d", f, port), canonical: canonical})
+	}
+	return out
+}
