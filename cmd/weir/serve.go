@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/weir-mesh/weir/admin"
+	"github.com/weir-mesh/weir/pipeline"
+	"github.com/weir-mesh/weir/watchers/file"
+	"github.com/weir-mesh/weir/xds"
+)
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("weir serve", flag.ContinueOnError)
+	configDir := fs.String("config-dir", "examples/canary", "directory of YAML to serve (read recursively, watched for changes)")
+	xdsAddr := fs.String("xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
+	adminAddr := fs.String("admin-address", "127.0.0.1:18001", "address of the admin HTTP server (/healthz, /readyz, /metrics, /debug/...)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "console", "console or json")
+	stageTimeout := fs.Duration("stage-timeout", 5*time.Second, "longest wait for proxies to ACK one make-before-break stage")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if st, err := os.Stat(*configDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("config dir %s: not a readable directory", *configDir)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout})
+	pipe := pipeline.New(log.Named("pipeline"), srv, reg)
+	srv.OnClass(pipe.AddClass)
+
+	xdsLis, err := net.Listen("tcp", *xdsAddr)
+	if err != nil {
+		return fmt.Errorf("listen xds: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", *adminAddr)
+	if err != nil {
+		return fmt.Errorf("listen admin: %w", err)
+	}
+	adminSrv := &http.Server{
+		Handler: admin.Handler(admin.Sources{
+			Ready: pipe.Ready, Proxies: srv.Proxies, Diagnostics: pipe.Diagnostics, Gatherer: reg,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+
+	watcher := file.NewWatcher(*configDir, log.Named("file"))
+	errc := make(chan error, 3)
+	go pipe.Run(ctx)
+	go func() { errc <- watcher.Run(ctx, pipe.Update) }()
+	go func() { errc <- srv.Serve(xdsLis) }()
+	go func() {
+		if err := adminSrv.Serve(adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve admin: %w", err)
+		}
+	}()
+	log.Info("weir serving", zap.String("version", version), zap.String("config_dir", *configDir),
+		zap.String("xds_address", xdsLis.Addr().String()), zap.String("admin_address", adminLis.Addr().String()))
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = adminSrv.Shutdown(shutdownCtx)
+	log.Info("weir stopped")
+	return err
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+	} else if format != "json" {
+		return nil, fmt.Errorf("log format %q: want console or json", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.DisableCaller = true
+	return cfg.Build()
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/weir-mesh/weir/model"
+	"github.com/weir-mesh/weir/translator"
+	"github.com/weir-mesh/weir/watchers/file"
+)
+
+// validate loads a directory, translates it for a sidecar in every namespace it mentions,
+// prints every diagnostic and reports whether any is an error.
+func validate(args []string, out io.Writer) (bool, error) {
+	if len(args) != 1 {
+		return false, fmt.Errorf("usage: weir validate DIR")
+	}
+	snap, err := file.Load(args[0])
+	if err != nil {
+		return false, err
+	}
+	diags := append([]model.Diagnostic(nil), snap.Diagnostics...)
+	for _, ns := range namespaces(snap) {
+		_, d := translator.Translate(snap, model.ProxyClass{
+			Role: model.RoleSidecar, Namespace: ns,
+			OutboundAddress: model.DefaultOutboundAddress, OutboundPort: model.DefaultOutboundPort,
+		})
+		diags = append(diags, d...)
+	}
+	seen := map[string]bool{}
+	errors, warnings := 0, 0
+	for _, d := range diags {
+		s := d.String()
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		fmt.Fprintln(out, s)
+		if d.Severity == model.SeverityError {
+			errors++
+		} else {
+			warnings++
+		}
+	}
+	fmt.Fprintf(out, "%s: %d services, %d endpoints, %d virtual services, %d destination rules; %d errors, %d warnings\n",
+		args[0], len(snap.Services), len(snap.Endpoints), len(snap.VirtualServices), len(snap.DestinationRules), errors, warnings)
+	return errors > 0, nil
+}
+
+func namespaces(snap *model.Snapshot) []string {
+	set := map[string]bool{"default": true}
+	for _, s := range snap.Services {
+		set[s.Namespace] = true
+	}
+	for _, vs := range snap.VirtualServices {
+		set[vs.Source.Namespace] = true
+	}
+	out := make([]string, 0, len(set))
+	for ns := range set {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}
