@@ -59,11 +59,16 @@ func (h *history) attribute(typeURL, version, errMsg string) []string {
 	if len(keys) == 0 {
 		keys = changedKeys(cur.state[typeURL].byName, prev)
 	}
-	return originsOf(cur.origins, keys)
+	if out := originsOf(cur.origins, keys); len(out) > 0 {
+		return out
+	}
+	// Nothing finer is known: every source of every resource of the rejected type.
+	return originsOf(cur.origins, sortedNames(cur.state[typeURL].byName))
 }
 
 // changedKeys lists resources that are new or differ from prev; for route configurations it
-// descends to virtual hosts ("<config>/<vhost>") so one bad VirtualService is singled out.
+// descends to virtual hosts (keyed by virtual host name) so one bad VirtualService is
+// singled out.
 func changedKeys(now, prev map[string]types.Resource) []string {
 	var keys []string
 	for name, r := range now {
@@ -83,7 +88,7 @@ func changedKeys(now, prev map[string]types.Resource) []string {
 		}
 		for _, vh := range rc.GetVirtualHosts() {
 			if o, ok := oldVH[vh.GetName()]; !ok || !proto.Equal(o, vh) {
-				keys = append(keys, name+"/"+vh.GetName())
+				keys = append(keys, vh.GetName())
 			}
 		}
 	}
@@ -100,6 +105,15 @@ func originsOf(origins map[string][]string, keys []string) []string {
 				out = append(out, o)
 			}
 		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedNames(m map[string]types.Resource) []string {
+	out := make([]string, 0, len(m))
+	for name := range m {
+		out = append(out, name)
 	}
 	sort.Strings(out)
 	return out

@@ -37,6 +37,10 @@ func (c *callbacks) closed(id int64, node *corev3.Node) {
 
 func (c *callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
 	c.request(id, req.GetNode(), false, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	if req.GetResponseNonce() == "" && req.GetVersionInfo() != "" {
+		// A proxy reconnecting (say, after a weir restart) says which version it holds.
+		c.s.reg.holds(id, req.GetTypeUrl(), req.GetVersionInfo())
+	}
 	return nil
 }
 

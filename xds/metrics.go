@@ -32,6 +32,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weir_xds_recovered_panics_total", Help: "Panics recovered in xDS goroutines."}),
 	}
+	for _, t := range orderedTypes { // export zeros, so "nothing sent" is visible
+		for _, v := range []*prometheus.CounterVec{m.pushes, m.acks, m.nacks} {
+			v.WithLabelValues(shortType(t))
+		}
+	}
 	if reg != nil {
 		reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.publishes, m.convergence, m.panics)
 	}

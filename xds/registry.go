@@ -109,6 +109,16 @@ func (r *registry) typeStatus(streamID int64, typeURL string) *TypeStatus {
 	return ts
 }
 
+// holds records the version a reconnecting proxy already has, as if it had ACKed it.
+func (r *registry) holds(streamID int64, typeURL, version string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ts := r.typeStatus(streamID, typeURL); ts != nil && ts.AckedVersion == "" {
+		ts.AckedVersion = version
+		r.notifyLocked()
+	}
+}
+
 // sent records a response.
 func (r *registry) sent(streamID int64, typeURL, version, nonce string) {
 	r.mu.Lock()

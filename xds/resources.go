@@ -43,8 +43,8 @@ type Resources struct {
 	Endpoints []types.Resource
 	Listeners []types.Resource
 	Routes    []types.Resource
-	// Origins maps a resource name (or "<route config>/<virtual host>") to the source
-	// objects that produced it, for NACK attribution.
+	// Origins maps a resource name, or a virtual host name, to the source objects that
+	// produced it, for NACK attribution.
 	Origins map[string][]string
 }
 

@@ -46,7 +46,7 @@ func testResources(weightA, weightB uint32) *Resources {
 	}
 	hcmAny, _ := anypb.New(hcm)
 	var weighted []*routev3.WeightedCluster_ClusterWeight
-	res := &Resources{Origins: map[string][]string{"outbound/reviews": {"VirtualService default/reviews (vs.yaml)"}}}
+	res := &Resources{Origins: map[string][]string{"reviews": {"VirtualService default/reviews (vs.yaml)"}}}
 	for name, w := range map[string]uint32{"a": weightA, "b": weightB} {
 		res.Clusters = append(res.Clusters, cluster(name))
 		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: name})
