@@ -67,7 +67,7 @@ func serve(args []string) error {
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
-	watcher := file.NewWatcher(*configDir, log.Named("file"))
+	watcher := file.NewWatcher(*configDir, log.Named("file"), file.WithRegisterer(reg))
 	errc := make(chan error, 3)
 	go pipe.Run(ctx)
 	go func() { errc <- watcher.Run(ctx, pipe.Update) }()
