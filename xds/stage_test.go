@@ -5,6 +5,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -104,5 +105,53 @@ func TestMakeBeforeBreakOrdersStages(t *testing.T) {
 	}
 	if !sawUnion {
 		t.Fatal("old and new clusters were never served together")
+	}
+}
+
+// An endpoint change must reach proxies as an EDS push only: clusters, listeners and
+// routes keep their versions and are not resent.
+func TestEndpointChangeIsEDSOnly(t *testing.T) {
+	srv, conn := startServer(t)
+	c := newSotwClient(t, conn, testNode("sidecar-1"))
+	class := ClassOf(testNode("x")).Key()
+	if err := srv.Publish(class, testResources(50, 50)); err != nil {
+		t.Fatal(err)
+	}
+	subscribe := []struct {
+		typeURL string
+		names   []string
+	}{
+		{resourcev3.ClusterType, nil},
+		{resourcev3.EndpointType, []string{"a", "b"}},
+		{resourcev3.ListenerType, nil},
+		{resourcev3.RouteType, []string{"outbound"}},
+	}
+	for _, s := range subscribe {
+		c.send(&discoveryv3.DiscoveryRequest{TypeUrl: s.typeURL, ResourceNames: s.names})
+		resp := c.recv(5 * time.Second)
+		c.send(ack(resp, s.names...))
+	}
+
+	res := testResources(50, 50)
+	for _, e := range res.Endpoints {
+		cla := e.(*endpointv3.ClusterLoadAssignment)
+		if cla.ClusterName == "a" {
+			cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
+					Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+						Address: "127.0.0.11", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 9080}}}}}},
+			}}}}
+		}
+	}
+	if err := srv.Publish(class, res); err != nil {
+		t.Fatal(err)
+	}
+	resp := c.recv(5 * time.Second)
+	if resp.GetTypeUrl() != resourcev3.EndpointType {
+		t.Fatalf("endpoint change sent %s, want EDS only", resp.GetTypeUrl())
+	}
+	c.send(ack(resp, "a", "b"))
+	if extra, err := c.recvOrTimeout(700 * time.Millisecond); err == nil {
+		t.Fatalf("endpoint change also sent %s", extra.GetTypeUrl())
 	}
 }
