@@ -27,13 +27,19 @@ const (
 // DestinationRule, the given VirtualService), starts weir and a default-namespace sidecar.
 func startReviews(t *testing.T, vs string) (*Env, *Envoy) {
 	t.Helper()
+	return startReviewsWith(t, vs, EnvoyOptions{})
+}
+
+// startReviewsWith is startReviews with a choice of Envoy (say, a delta-xDS one).
+func startReviewsWith(t *testing.T, vs string, opts EnvoyOptions) (*Env, *Envoy) {
+	t.Helper()
 	env := NewEnv(t)
 	bs := env.StartBackends("v1", "v2")
 	env.WriteFile("services.yaml", ServicePods("reviews", "default", reviewsPort, false, bs))
 	env.WriteFile("destinationrule.yaml", SeedReviewsDestinationRule)
 	env.WriteFile("virtualservice.yaml", vs)
 	env.StartWeir()
-	return env, env.StartEnvoy(EnvoyOptions{})
+	return env, env.StartEnvoy(opts)
 }
 
 func reviewsSplit(pct map[string]float64) map[string]float64 {

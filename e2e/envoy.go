@@ -29,6 +29,8 @@ type EnvoyOptions struct {
 	// NoWait returns once the admin port answers, without waiting for the listener (for
 	// an Envoy started before weir).
 	NoWait bool
+	// Delta makes Envoy speak incremental (delta) xDS instead of state-of-the-world.
+	Delta bool
 }
 
 // Envoy is a real Envoy process started from a checked-in bootstrap.
@@ -133,12 +135,16 @@ func (v *Envoy) override() map[string]any {
 	if v.opts.Cluster != "" {
 		node["cluster"] = v.opts.Cluster
 	}
-	return map[string]any{
+	out := map[string]any{
 		"node": node,
 		"admin": map[string]any{"address": map[string]any{
 			"socket_address": map[string]any{"address": "127.0.0.1", "port_value": v.AdminPort},
 		}},
 	}
+	if v.opts.Delta {
+		out["dynamic_resources"] = map[string]any{"ads_config": map[string]any{"api_type": "DELTA_GRPC"}}
+	}
+	return out
 }
 
 func (v *Envoy) stop() {

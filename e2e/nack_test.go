@@ -34,7 +34,14 @@ spec:
 // serving, that weir does not resend the rejected config in a loop (go-control-plane's
 // default behaviour), and that fixing the file resumes normal service.
 func TestNACKIsAttributedAndNotResent(t *testing.T) {
-	env, envoy := startReviews(t, SeedReviewsCanary)
+	for _, delta := range []bool{false, true} {
+		name := map[bool]string{false: "sotw", true: "delta"}[delta]
+		t.Run(name, func(t *testing.T) { testNACK(t, delta) })
+	}
+}
+
+func testNACK(t *testing.T, delta bool) {
+	env, envoy := startReviewsWith(t, SeedReviewsCanary, EnvoyOptions{Delta: delta})
 	env.AllowNACKs()
 	w := env.Weir()
 	reviews := envoy.Traffic("reviews")

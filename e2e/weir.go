@@ -31,6 +31,7 @@ type DebugProxies struct {
 type ProxyStatus struct {
 	NodeID      string                `json:"node_id"`
 	Class       string                `json:"class"`
+	Delta       bool                  `json:"delta"`
 	ConnectedAt string                `json:"connected_at"`
 	Types       map[string]TypeStatus `json:"types"`
 }

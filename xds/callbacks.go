@@ -24,8 +24,12 @@ func (c *callbacks) OnDeltaStreamOpen(context.Context, int64, string) error {
 
 func (c *callbacks) OnStreamClosed(id int64, node *corev3.Node) { c.closed(id, node) }
 func (c *callbacks) OnDeltaStreamClosed(id int64, node *corev3.Node) {
-	c.closed(id, node)
+	c.closed(deltaStream(id), node)
 }
+
+// deltaStream maps a delta stream id into its own range: go-control-plane numbers SotW
+// and delta streams independently, so both have a stream 1.
+func deltaStream(id int64) int64 { return -id }
 
 func (c *callbacks) closed(id int64, node *corev3.Node) {
 	{
@@ -45,7 +49,7 @@ func (c *callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest)
 }
 
 func (c *callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	c.request(id, req.GetNode(), true, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	c.request(deltaStream(id), req.GetNode(), true, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	return nil
 }
 
@@ -84,7 +88,7 @@ func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery
 }
 
 func (c *callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	c.s.reg.sent(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
+	c.s.reg.sent(deltaStream(id), resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
 	c.s.log.Debug("sent delta", zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
 		zap.String("version", resp.GetSystemVersionInfo()), zap.Int("resources", len(resp.GetResources())),

@@ -287,3 +287,39 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func wrap(v uint32) *wrapperspb.UInt32Value { return wrapperspb.UInt32(v) }
+
+// Regression guard: go-control-plane numbers SotW and delta streams independently, so a
+// delta stream and a SotW stream can both be "stream 1"; each must be its own proxy.
+func TestSotwAndDeltaStreamsAreDistinctProxies(t *testing.T) {
+	srv, conn := startServer(t)
+	sotwNode, deltaNode := testNode("sotw-1"), testNode("delta-1")
+	deltaNode.Metadata.Fields["outbound_port"] = structpb.NewNumberValue(15002) // another class
+	deltaClass := ClassOf(deltaNode).Key()
+
+	c := newSotwClient(t, conn, sotwNode)
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	waitFor(t, func() bool { return len(srv.Proxies()) == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: deltaNode, TypeUrl: resourcev3.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(srv.Proxies()) == 2 })
+	if err := srv.Publish(deltaClass, testResources(90, 10)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || len(resp.GetResources()) != 2 {
+		t.Fatalf("delta stream got %v, %v; want its class's 2 clusters", resp, err)
+	}
+	waitFor(t, func() bool { return len(srv.Proxies()) == 2 })
+	ps := srv.Proxies()
+	if ps[0].NodeID != "delta-1" || !ps[0].Delta || ps[1].NodeID != "sotw-1" || ps[1].Delta {
+		t.Fatalf("proxies = %+v, want delta-1 (delta) and sotw-1 (sotw)", ps)
+	}
+}
