@@ -68,6 +68,14 @@ func (p *Pipeline) AddClass(class model.ProxyClass) {
 	p.wake()
 }
 
+// RemoveClass forgets a class no proxy uses any more.
+func (p *Pipeline) RemoveClass(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.classes, key)
+	delete(p.pending, key)
+}
+
 func (p *Pipeline) wake() {
 	select {
 	case p.kick <- struct{}{}:
@@ -139,6 +147,12 @@ func (p *Pipeline) translate(snap *model.Snapshot, class model.ProxyClass) []mod
 	start := time.Now()
 	out, diags := translator.Translate(snap, class)
 	p.metrics.translate.Observe(time.Since(start).Seconds())
+	p.mu.Lock()
+	_, wanted := p.classes[class.Key()]
+	p.mu.Unlock()
+	if !wanted { // forgotten while we translated
+		return diags
+	}
 	if err := p.out.Publish(class.Key(), toResources(out)); err != nil {
 		p.log.Error("config not published; still serving the previous one", zap.String("class", class.Key()), zap.Error(err))
 	}

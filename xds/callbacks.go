@@ -33,7 +33,9 @@ func deltaStream(id int64) int64 { return -id }
 
 func (c *callbacks) closed(id int64, node *corev3.Node) {
 	{
-		c.s.reg.remove(id)
+		if key, last := c.s.reg.remove(id); last {
+			c.s.forgetLater(key)
+		}
 		c.s.metrics.connected.Set(float64(c.s.reg.count()))
 		c.s.log.Info("proxy disconnected", zap.String("node_id", node.GetId()), zap.Int64("stream", id))
 	}

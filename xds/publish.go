@@ -29,8 +29,10 @@ type publisher struct {
 }
 
 type classPub struct {
-	key  string
-	kick chan struct{}
+	key    string
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
 
 	mu        sync.Mutex
 	desired   classState
@@ -56,9 +58,10 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	p.mu.Lock()
 	cp, ok := p.classes[key]
 	if !ok {
-		cp = &classPub{key: key, kick: make(chan struct{}, 1)}
+		cctx, cancel := context.WithCancel(ctx)
+		cp = &classPub{key: key, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 		p.classes[key] = cp
-		go p.run(ctx, cp)
+		go p.run(cctx, cp)
 	}
 	p.mu.Unlock()
 
@@ -74,6 +77,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 }
 
 func (p *publisher) run(ctx context.Context, cp *classPub) {
+	defer close(cp.done)
 	var serving classState
 	for {
 		select {
@@ -117,6 +121,9 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 		resourcev3.ListenerType: desired[resourcev3.ListenerType], resourcev3.RouteType: desired[resourcev3.RouteType],
 	}
 	for _, stage := range []classState{stage1, stage2, desired} {
+		if ctx.Err() != nil {
+			return serving, ctx.Err()
+		}
 		if sameVersions(stage, serving) {
 			continue
 		}
@@ -162,6 +169,20 @@ func (p *publisher) wait(ctx context.Context, key string, want map[string]string
 		case <-changed:
 		}
 	}
+}
+
+// forget stops serving a class and drops its snapshot, so a proxy of that class that
+// comes back waits for a fresh translation instead of getting stale config.
+func (p *publisher) forget(key string) {
+	p.mu.Lock()
+	cp, ok := p.classes[key]
+	delete(p.classes, key)
+	p.mu.Unlock()
+	if ok {
+		cp.cancel()
+		<-cp.done // no stage may set a snapshot after it is cleared
+	}
+	p.s.cache.ClearSnapshot(key)
 }
 
 func (p *publisher) attribute(key, typeURL, version, errMsg string) []string {

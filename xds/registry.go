@@ -87,13 +87,46 @@ func (r *registry) identify(streamID int64, node *corev3.Node, delta bool) (mode
 	return class, true
 }
 
-func (r *registry) remove(streamID int64) {
+// remove forgets a stream and returns its class key and whether it was the class's last
+// proxy.
+func (r *registry) remove(streamID int64) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.proxies[streamID]; ok {
-		delete(r.proxies, streamID)
-		r.notifyLocked()
+	p, ok := r.proxies[streamID]
+	if !ok {
+		return "", false
 	}
+	delete(r.proxies, streamID)
+	r.notifyLocked()
+	return p.Class, r.classCountLocked(p.Class) == 0
+}
+
+func (r *registry) classCount(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.classCountLocked(key)
+}
+
+func (r *registry) classCountLocked(key string) int {
+	n := 0
+	for _, p := range r.proxies {
+		if p.Class == key {
+			n++
+		}
+	}
+	return n
+}
+
+// class returns a connected proxy's class by key.
+func (r *registry) class(key string) (model.ProxyClass, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.proxies {
+		if p.Class == key {
+			return p.class, true
+		}
+	}
+	return model.ProxyClass{}, false
 }
 
 func (r *registry) typeStatus(streamID int64, typeURL string) *TypeStatus {

@@ -24,6 +24,9 @@ import (
 type Options struct {
 	// StageTimeout bounds each make-before-break wait for ACKs.
 	StageTimeout time.Duration
+	// ClassGrace is how long a class is kept after its last proxy left, so a reconnecting
+	// proxy finds its config ready.
+	ClassGrace time.Duration
 }
 
 // Server is weir's ADS server.
@@ -37,8 +40,9 @@ type Server struct {
 
 	ctx context.Context
 
-	mu      sync.Mutex
-	onClass func(model.ProxyClass)
+	mu          sync.Mutex
+	onClass     func(model.ProxyClass)
+	onClassGone func(key string)
 }
 
 // New builds a server whose goroutines live as long as ctx; metrics are registered on reg
@@ -46,6 +50,9 @@ type Server struct {
 func New(ctx context.Context, log *zap.Logger, reg prometheus.Registerer, opts Options) *Server {
 	if opts.StageTimeout <= 0 {
 		opts.StageTimeout = 5 * time.Second
+	}
+	if opts.ClassGrace <= 0 {
+		opts.ClassGrace = time.Minute
 	}
 	s := &Server{log: log, opts: opts, metrics: newMetrics(reg), reg: newRegistry(), ctx: ctx}
 	s.cache = &nackHoldingCache{SnapshotCache: cachev3.NewSnapshotCache(true, classHash{}, zapAdapter{log.Named("cache")}), reg: s.reg}
@@ -59,6 +66,37 @@ func (s *Server) OnClass(fn func(model.ProxyClass)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onClass = fn
+}
+
+// OnClassGone registers the function told when a class is forgotten: no proxy of it has
+// been connected for Options.ClassGrace. Call before Serve.
+func (s *Server) OnClassGone(fn func(key string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onClassGone = fn
+}
+
+// forgetLater drops a class whose last proxy left, unless one is back by then. Without
+// this, classes that churn (labels change with every deployment) would be translated
+// forever.
+func (s *Server) forgetLater(key string) {
+	time.AfterFunc(s.opts.ClassGrace, func() {
+		if s.ctx.Err() != nil || s.reg.classCount(key) > 0 {
+			return
+		}
+		s.pub.forget(key)
+		s.mu.Lock()
+		gone := s.onClassGone
+		s.mu.Unlock()
+		if gone != nil {
+			gone(key)
+		}
+		// A proxy that connected while we forgot must not be left without config.
+		if class, ok := s.reg.class(key); ok {
+			s.classSeen(class)
+		}
+		s.log.Info("forgot proxy class with no proxies", zap.String("class", key))
+	})
 }
 
 func (s *Server) classSeen(class model.ProxyClass) {

@@ -323,3 +323,52 @@ func TestSotwAndDeltaStreamsAreDistinctProxies(t *testing.T) {
 		t.Fatalf("proxies = %+v, want delta-1 (delta) and sotw-1 (sotw)", ps)
 	}
 }
+
+// A class whose last proxy left is forgotten after the grace period: its snapshot is
+// dropped (a returning proxy must not get stale config) and the owner is told.
+func TestClassIsForgottenAfterItsLastProxyLeaves(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := New(ctx, zaptest.NewLogger(t), nil, Options{ClassGrace: 100 * time.Millisecond})
+	gone := make(chan string, 1)
+	srv.OnClassGone(func(key string) { gone <- key })
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	class := ClassOf(testNode("x")).Key()
+	if err := srv.Publish(class, testResources(90, 10)); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: testNode("sidecar-1"), TypeUrl: resourcev3.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	scancel()
+
+	select {
+	case key := <-gone:
+		if key != class {
+			t.Fatalf("forgot %q, want %q", key, class)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("class not forgotten after its last proxy left")
+	}
+	if _, err := srv.cache.GetSnapshot(class); err == nil {
+		t.Fatal("forgotten class still has a snapshot")
+	}
+}

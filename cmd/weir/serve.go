@@ -51,6 +51,7 @@ func serve(args []string) error {
 	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout})
 	pipe := pipeline.New(log.Named("pipeline"), srv, reg)
 	srv.OnClass(pipe.AddClass)
+	srv.OnClassGone(pipe.RemoveClass)
 
 	xdsLis, err := net.Listen("tcp", *xdsAddr)
 	if err != nil {
