@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -18,7 +19,9 @@ type Sources struct {
 	Ready       func() bool
 	Proxies     func() []xds.ProxyStatus
 	Diagnostics func() []model.Diagnostic
-	Gatherer    prometheus.Gatherer
+	// Config returns what one proxy (by node id) is served, by short type name.
+	Config   func(nodeID string) (map[string][]types.Resource, error)
+	Gatherer prometheus.Gatherer
 }
 
 // Handler returns the admin API's routes.
@@ -51,6 +54,9 @@ func Handler(src Sources) http.Handler {
 		}
 		writeJSON(w, map[string]any{"diagnostics": diags})
 	})
+	if src.Config != nil {
+		mux.Handle("GET /debug/config", configHandler(src.Config))
+	}
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
 )
@@ -40,6 +41,7 @@ type classPub struct {
 	changedAt time.Time
 	hist      history
 	converged bool
+	serving   classState // what the cache holds for the class now
 }
 
 func newPublisher(s *Server) *publisher {
@@ -94,6 +96,9 @@ func (p *publisher) run(ctx context.Context, cp *classPub) {
 			continue
 		}
 		serving = next
+		cp.mu.Lock()
+		cp.serving = serving
+		cp.mu.Unlock()
 		if p.s.reg.settled(cp.key, versionsOf(serving, orderedTypes...)) {
 			p.s.metrics.convergence.Observe(time.Since(changedAt).Seconds())
 			cp.mu.Lock()
@@ -169,6 +174,26 @@ func (p *publisher) wait(ctx context.Context, key string, want map[string]string
 		case <-changed:
 		}
 	}
+}
+
+// served returns what a class is being served now, per type URL, sorted by name.
+func (p *publisher) served(key string) map[string][]types.Resource {
+	p.mu.Lock()
+	cp, ok := p.classes[key]
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	cp.mu.Lock()
+	st := cp.serving
+	cp.mu.Unlock()
+	out := map[string][]types.Resource{}
+	for t, v := range st {
+		for _, name := range sortedNames(v.byName) {
+			out[t] = append(out[t], v.byName[name])
+		}
+	}
+	return out
 }
 
 // forget stops serving a class and drops its snapshot, so a proxy of that class that

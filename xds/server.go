@@ -9,6 +9,7 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
@@ -117,6 +118,24 @@ func (s *Server) Publish(class string, res *Resources) error {
 
 // Proxies lists every connected proxy with its versions and NACKs.
 func (s *Server) Proxies() []ProxyStatus { return s.reg.list() }
+
+// ErrUnknownProxy is returned for a node id no connected proxy has.
+var ErrUnknownProxy = errors.New("no connected proxy with that node id")
+
+// Config returns what one connected proxy is being served, keyed by short type name
+// (cds, eds, lds, rds), each list sorted by resource name.
+func (s *Server) Config(nodeID string) (map[string][]types.Resource, error) {
+	for _, p := range s.reg.list() {
+		if p.NodeID == nodeID {
+			out := map[string][]types.Resource{}
+			for t, rs := range s.pub.served(p.Class) {
+				out[shortType(t)] = rs
+			}
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownProxy, nodeID)
+}
 
 // Classes returns the classes of the proxies connected now.
 func (s *Server) Classes() map[string]model.ProxyClass { return s.reg.classes() }

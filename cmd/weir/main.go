@@ -15,6 +15,9 @@ const usage = `weir — an Envoy xDS control plane
 Usage:
   weir serve    [flags]   serve xDS from a directory of YAML
   weir validate DIR       check a directory of YAML and print every problem
+  weir proxy-config TYPE NODE_ID
+                          what weir serves one proxy (clusters, endpoints, listeners,
+                          routes or all), from a running weir's admin API
   weir version            print the version
 
 Run 'weir serve -h' for the serve flags.
@@ -35,6 +38,8 @@ func main() {
 		if err == nil && failed {
 			os.Exit(1)
 		}
+	case "proxy-config", "pc":
+		err = proxyConfig(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("weir", version)
 	case "help", "-h", "--help":

@@ -63,7 +63,7 @@ func serve(args []string) error {
 	}
 	adminSrv := &http.Server{
 		Handler: admin.Handler(admin.Sources{
-			Ready: pipe.Ready, Proxies: srv.Proxies, Diagnostics: pipe.Diagnostics, Gatherer: reg,
+			Ready: pipe.Ready, Proxies: srv.Proxies, Diagnostics: pipe.Diagnostics, Config: srv.Config, Gatherer: reg,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
