@@ -37,10 +37,8 @@ type classPub struct {
 
 	mu        sync.Mutex
 	desired   classState
-	origins   map[string][]string
 	changedAt time.Time
 	hist      history
-	converged bool
 	serving   classState // what the cache holds for the class now
 }
 
@@ -68,7 +66,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	p.mu.Unlock()
 
 	cp.mu.Lock()
-	cp.desired, cp.origins, cp.changedAt, cp.converged = st, res.Origins, time.Now(), false
+	cp.desired, cp.changedAt = st, time.Now()
 	cp.hist.add(st, res.Origins)
 	cp.mu.Unlock()
 	select {
@@ -101,9 +99,6 @@ func (p *publisher) run(ctx context.Context, cp *classPub) {
 		cp.mu.Unlock()
 		if p.s.reg.settled(cp.key, versionsOf(serving, orderedTypes...)) {
 			p.s.metrics.convergence.Observe(time.Since(changedAt).Seconds())
-			cp.mu.Lock()
-			cp.converged = cp.desired[resourcev3.RouteType].version == desired[resourcev3.RouteType].version
-			cp.mu.Unlock()
 		}
 	}
 }
