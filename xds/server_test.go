@@ -47,7 +47,11 @@ func testResources(weightA, weightB uint32) *Resources {
 	hcmAny, _ := anypb.New(hcm)
 	var weighted []*routev3.WeightedCluster_ClusterWeight
 	res := &Resources{Origins: map[string][]string{"reviews": {"VirtualService default/reviews (vs.yaml)"}}}
-	for name, w := range map[string]uint32{"a": weightA, "b": weightB} {
+	for _, cw := range []struct { // a fixed order: equal inputs must give equal bytes
+		name string
+		w    uint32
+	}{{"a", weightA}, {"b", weightB}} {
+		name, w := cw.name, cw.w
 		res.Clusters = append(res.Clusters, cluster(name))
 		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: name})
 		if w > 0 {
