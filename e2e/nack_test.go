@@ -93,6 +93,10 @@ func testNACK(t *testing.T, delta bool) {
 	if n := w.Metric(t, "weir_xds_nacks_total"); n != nacks {
 		t.Errorf("weir_xds_nacks_total went from %v to %v in 3 s: Envoy keeps rejecting resent config", nacks, n)
 	}
+	// weir had warned about this regex before Envoy rejected it.
+	if diags, err := w.get("/debug/diagnostics"); err != nil || !strings.Contains(diags, "re2.max_program_size") {
+		t.Errorf("/debug/diagnostics does not warn about the oversized regex (err %v):\n%s", err, diags)
+	}
 	// Envoy kept the last good routes.
 	AssertAll(t, "after the rejected edit", reviews.Send(500), "v1")
 

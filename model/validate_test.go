@@ -135,6 +135,33 @@ http:
 	}
 }
 
+// Regression guard for a real NACK: Envoy rejects regexes whose RE2 program exceeds its
+// default limit; weir warns before sending (Envoy's limit is configurable, so not an error).
+func TestValidateWarnsOnOversizedRegex(t *testing.T) {
+	src := Ref{Kind: "VirtualService", Namespace: "default", Name: "r"}
+	for _, tc := range []struct {
+		regex string
+		warn  bool
+	}{
+		{"[0-4].*", false},
+		{"[a-z]{60}", false},
+		{"([0-9a-f]{8}-){20}[a-z]{30}", true}, // Envoy 1.40: program size 414 > 100
+		{"(foo|bar|baz|qux){10}", true},       // Envoy 1.40: 124 > 100
+	} {
+		t.Run(tc.regex, func(t *testing.T) {
+			spec := &networking.VirtualService{}
+			parse(t, "hosts: [r]\nhttp: [{match: [{headers: {x: {regex: '"+tc.regex+"'}}}], route: [{destination: {host: r}}]}]", spec)
+			ds := ValidateVirtualService(&VirtualService{Source: src, Spec: spec})
+			if HasErrors(ds) {
+				t.Fatalf("oversized regex must not be an error: %v", ds)
+			}
+			if got := len(ds) == 1 && ds[0].Severity == SeverityWarning && ds[0].Field == "spec.http[0].match[0].headers[x].regex"; got != tc.warn {
+				t.Errorf("warning = %v, want %v: %v", got, tc.warn, ds)
+			}
+		})
+	}
+}
+
 func TestValidateDestinationRule(t *testing.T) {
 	src := Ref{Kind: "DestinationRule", Namespace: "production", Name: "product-service"}
 	for _, tc := range []struct {
