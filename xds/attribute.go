@@ -20,7 +20,9 @@ type historyEntry struct {
 	origins map[string][]string
 }
 
-const historyLen = 8
+// historyLen bounds the states kept per class. A NACK answers one of the last pushes
+// (a change is at most three stages), and each state holds a whole config, so keep few.
+const historyLen = 4
 
 func (h *history) add(st classState, origins map[string][]string) {
 	h.entries = append(h.entries, historyEntry{state: st, origins: origins})
