@@ -1,0 +1,127 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+)
+
+// deltaStream behaves like one Envoy on an incremental ADS stream. It keeps, per type,
+// which names each held resource references, since a delta response carries only what
+// changed.
+type deltaStream struct {
+	index   int
+	node    *corev3.Node
+	stats   *streamStats
+	bytes   *byteCounters
+	ackable func(int, string) bool
+
+	stream   discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	nodeSent bool
+	held     map[string]nameIndex // type -> resource name -> referenced names
+	names    map[string][]string  // subscribed names of EDS and RDS
+	ldsSent  bool
+}
+
+func (s *deltaStream) run(ctx context.Context, conn *grpc.ClientConn) error {
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("open delta stream: %w", err)
+	}
+	s.stream = st
+	s.held, s.names = map[string]nameIndex{}, map[string][]string{}
+	s.stats.start(time.Now())
+	if err := s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType}); err != nil {
+		return err
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		if err := s.handle(resp); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) error {
+	if !s.nodeSent {
+		req.Node, s.nodeSent = s.node, true
+	}
+	if err := s.stream.Send(req); err != nil {
+		return fmt.Errorf("send %s delta request: %w", shortType(req.GetTypeUrl()), err)
+	}
+	return nil
+}
+
+func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
+	t, version := resp.GetTypeUrl(), resp.GetSystemVersionInfo()
+	s.bytes.add(t, proto.Size(resp))
+	s.stats.received(t, version, time.Now())
+	if err := s.apply(resp); err != nil {
+		return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce(),
+			ErrorDetail: &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}})
+	}
+	if s.ackable != nil && !s.ackable(s.index, t) {
+		return nil
+	}
+	if err := s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {
+		return err
+	}
+	s.stats.acked(t, version, time.Now())
+	if dep, ok := dependent[t]; ok {
+		if err := s.follow(dep, s.held[t].union()); err != nil {
+			return err
+		}
+	}
+	if t == resourcev3.ClusterType && !s.ldsSent {
+		s.ldsSent = true
+		return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	}
+	return nil
+}
+
+// apply updates the held resources; a resource that cannot be decoded fails the whole
+// response, as Envoy rejects it.
+func (s *deltaStream) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
+	t := resp.GetTypeUrl()
+	next := nameIndex{}
+	for n, refs := range s.held[t] {
+		next[n] = refs
+	}
+	for _, r := range resp.GetResources() {
+		refs, err := referencedNames(t, r.GetResource())
+		if err != nil {
+			return err
+		}
+		next[r.GetName()] = refs
+	}
+	for _, n := range resp.GetRemovedResources() {
+		delete(next, n)
+	}
+	s.held[t] = next
+	return nil
+}
+
+func (s *deltaStream) follow(t string, names []string) error {
+	prev, subscribed := s.names[t]
+	if subscribed && sameNames(prev, names) {
+		return nil
+	}
+	if !subscribed && len(names) == 0 {
+		s.stats.nothingToSubscribe(t, time.Now())
+		return nil
+	}
+	s.names[t] = names
+	sub, unsub := diff(prev, names)
+	return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub})
+}
