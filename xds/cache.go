@@ -1,40 +1,385 @@
 package xds
 
 import (
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// classHash makes go-control-plane key snapshots by proxy class, not by node: every proxy
-// of a class shares one snapshot.
-type classHash struct{}
-
-func (classHash) ID(node *corev3.Node) string { return ClassOf(node).Key() }
-
-var _ cachev3.NodeHash = classHash{}
-
-// nackHoldingCache wraps the snapshot cache so that a NACK does not trigger a resend.
+// sharedCache serves every proxy of a class from one classState: each resource was
+// marshaled once when the state was built, and every stream's response points at the same
+// bytes. Its locks are per class and are never held while a response is handed to a
+// stream, so a slow proxy cannot stall a push to the others.
 //
-// In state-of-the-world xDS a NACK carries the last version the proxy accepted, which
-// differs from the snapshot's, so the stock cache answers at once with the very config the
-// proxy just rejected — forever. Here, a NACK of the current version is treated as
-// "up to date": the watch stays open and the proxy hears from us again only when its
-// class's config changes.
-type nackHoldingCache struct {
-	cachev3.SnapshotCache
+// It also holds NACKed versions: in state-of-the-world xDS a NACK carries the last version
+// the proxy accepted, which differs from the current one, so a naive cache answers at once
+// with the very config the proxy just rejected — forever. Here a NACK of the current
+// version counts as "up to date", and the proxy hears from us again only when its class's
+// config changes. (Delta needs no help: what was sent is recorded as held either way.)
+type sharedCache struct {
 	reg *registry
+
+	mu      sync.Mutex
+	classes map[string]*classEntry
 }
 
-func (c *nackHoldingCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
-	if req.GetErrorDetail() != nil {
-		if v := c.reg.nackedVersion(req.GetNode().GetId(), req.GetTypeUrl()); v != "" {
-			if snap, err := c.GetSnapshot(classHash{}.ID(req.GetNode())); err == nil && snap.GetVersion(req.GetTypeUrl()) == v {
-				held := proto.Clone(req).(*cachev3.Request)
-				held.VersionInfo = v
-				req = held
+var _ cachev3.Cache = (*sharedCache)(nil)
+
+func newSharedCache(reg *registry) *sharedCache {
+	return &sharedCache{reg: reg, classes: map[string]*classEntry{}}
+}
+
+// classEntry is one class's current state and the watches waiting for its next change.
+type classEntry struct {
+	mu      sync.Mutex
+	state   classState // nil until the class is first translated
+	watches map[string]map[*watch]struct{}
+}
+
+// watch is one stream's open request for one type, state of the world or delta.
+type watch struct {
+	node   string
+	sotw   *cachev3.Request
+	delta  *cachev3.DeltaRequest
+	sub    cachev3.Subscription
+	out    chan cachev3.Response
+	dout   chan cachev3.DeltaResponse
+	done   chan struct{}
+	cancel sync.Once
+}
+
+func (w *watch) typeURL() string {
+	if w.sotw != nil {
+		return w.sotw.GetTypeUrl()
+	}
+	return w.delta.GetTypeUrl()
+}
+
+func (c *sharedCache) entry(key string) *classEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.classes[key]
+	if !ok {
+		e = &classEntry{watches: map[string]map[*watch]struct{}{}}
+		c.classes[key] = e
+	}
+	return e
+}
+
+// set makes st the state of a class and answers every watch it changes, in CDS, EDS, LDS,
+// RDS order.
+func (c *sharedCache) set(key string, st classState) {
+	e := c.entry(key)
+	type answer struct {
+		w    *watch
+		resp any
+	}
+	var answers []answer
+	e.mu.Lock()
+	e.state = st
+	for _, t := range orderedTypes {
+		for w := range e.watches[t] {
+			if resp := c.respond(st, w); resp != nil {
+				delete(e.watches[t], w)
+				answers = append(answers, answer{w, resp})
 			}
 		}
 	}
-	return c.SnapshotCache.CreateWatch(req, sub, ch)
+	e.mu.Unlock()
+	for _, a := range answers {
+		a.w.deliver(a.resp)
+	}
 }
+
+// clear forgets a class's state; watches stay open for when it is translated again.
+func (c *sharedCache) clear(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.classes[key]
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.state = nil
+	if e.empty() {
+		delete(c.classes, key)
+	}
+}
+
+func (e *classEntry) empty() bool {
+	for _, ws := range e.watches {
+		if len(ws) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// has reports whether a class has a state, for tests.
+func (c *sharedCache) has(key string) bool {
+	c.mu.Lock()
+	e, ok := c.classes[key]
+	c.mu.Unlock()
+	if !ok {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state != nil
+}
+
+// CreateWatch answers a state-of-the-world request at once if the proxy is behind, or
+// keeps it until the class's state changes.
+func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	w := &watch{node: req.GetNode().GetId(), sotw: req, sub: sub, out: out, done: make(chan struct{})}
+	return c.open(ClassOf(req.GetNode()).Key(), w), nil
+}
+
+// CreateDeltaWatch answers an incremental request at once if any subscribed resource
+// differs from what the proxy holds, or keeps it until the class's state changes.
+func (c *sharedCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
+	w := &watch{node: req.GetNode().GetId(), delta: req, sub: sub, dout: out, done: make(chan struct{})}
+	return c.open(ClassOf(req.GetNode()).Key(), w), nil
+}
+
+func (c *sharedCache) open(key string, w *watch) func() {
+	e := c.entry(key)
+	t := w.typeURL()
+	e.mu.Lock()
+	if e.state != nil {
+		if resp := c.respond(e.state, w); resp != nil {
+			e.mu.Unlock()
+			w.deliver(resp)
+			return func() {}
+		}
+	}
+	if e.watches[t] == nil {
+		e.watches[t] = map[*watch]struct{}{}
+	}
+	e.watches[t][w] = struct{}{}
+	e.mu.Unlock()
+	return func() {
+		w.cancel.Do(func() { close(w.done) })
+		e.mu.Lock()
+		delete(e.watches[t], w)
+		e.mu.Unlock()
+	}
+}
+
+// errNoFetch: weir serves streams only; Envoy's REST polling is not supported.
+var errNoFetch = errors.New("fetch (REST xDS) is not supported; use ADS")
+
+// Fetch is not supported.
+func (c *sharedCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {
+	return nil, errNoFetch
+}
+
+// deliver hands a response to the stream. The stream's channel has room for one response
+// per type, so this almost never waits; if it must, it waits in its own goroutine until
+// the stream takes it or goes away, never holding anyone else up.
+func (w *watch) deliver(resp any) {
+	if w.sotw != nil {
+		r := resp.(cachev3.Response)
+		select {
+		case w.out <- r:
+		default:
+			go func() {
+				select {
+				case w.out <- r:
+				case <-w.done:
+				}
+			}()
+		}
+		return
+	}
+	r := resp.(cachev3.DeltaResponse)
+	select {
+	case w.dout <- r:
+	default:
+		go func() {
+			select {
+			case w.dout <- r:
+			case <-w.done:
+			}
+		}()
+	}
+}
+
+// respond returns the response a watch needs from st, or nil if it is up to date.
+func (c *sharedCache) respond(st classState, w *watch) any {
+	v, ok := st[w.typeURL()]
+	if !ok {
+		return nil
+	}
+	if w.sotw != nil {
+		return c.respondSotw(v, w)
+	}
+	return respondDelta(v, w)
+}
+
+func (c *sharedCache) respondSotw(v versioned, w *watch) cachev3.Response {
+	req := w.sotw
+	held := req.GetVersionInfo()
+	if req.GetErrorDetail() != nil && c.reg.nackedVersion(w.node, req.GetTypeUrl()) == v.version {
+		held = v.version // rejected this very version: do not send it again
+	}
+	if held == v.version && !missingNames(v, w.sub) {
+		return nil
+	}
+	resp := &sotwResponse{req: req, version: v.version}
+	if w.sub.IsWildcard() || subscribesAll(v, w.sub) {
+		resp.resources, resp.returned = v.all, v.sotwReturned
+		return resp
+	}
+	resp.returned = map[string]string{}
+	for _, name := range v.names {
+		if _, ok := w.sub.SubscribedResources()[name]; ok {
+			resp.resources = append(resp.resources, v.items[name].any)
+			resp.returned[name] = v.version
+		}
+	}
+	return resp
+}
+
+// missingNames reports whether the stream, holding the current version, still lacks a
+// resource it subscribes to (say, it just added a name). A stream that holds the version
+// but has been sent nothing on this stream is a proxy reconnecting with its config: it
+// lacks nothing.
+func missingNames(v versioned, sub cachev3.Subscription) bool {
+	returned := sub.ReturnedResources()
+	if len(returned) == 0 || sameMap(returned, v.sotwReturned) {
+		return false
+	}
+	if sub.IsWildcard() {
+		return len(returned) < len(v.items)
+	}
+	for name := range sub.SubscribedResources() {
+		if _, known := returned[name]; !known {
+			if _, exists := v.items[name]; exists {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// subscribesAll reports whether a named subscription covers every resource of v, so the
+// shared full response serves it.
+func subscribesAll(v versioned, sub cachev3.Subscription) bool {
+	subscribed := sub.SubscribedResources()
+	if len(subscribed) < len(v.items) {
+		return false
+	}
+	n := 0
+	for name := range subscribed {
+		if _, ok := v.items[name]; ok {
+			n++
+		}
+	}
+	return n == len(v.items)
+}
+
+func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
+	held := w.sub.ReturnedResources()
+	if sameMap(held, v.deltaReturned) {
+		return nil
+	}
+	resp := &deltaResponse{req: w.delta, version: v.version}
+	if w.sub.IsWildcard() && len(held) == 0 {
+		resp.resources, resp.next = v.deltaAll, v.deltaReturned
+	} else if w.sub.IsWildcard() {
+		for _, name := range v.names {
+			if it := v.items[name]; held[name] != it.hash {
+				resp.resources = append(resp.resources, deltaResource(name, it))
+			}
+		}
+		for name := range held {
+			if _, ok := v.items[name]; !ok {
+				resp.removed = append(resp.removed, name)
+			}
+		}
+		resp.next = v.deltaReturned
+	} else {
+		resp.next = make(map[string]string, len(w.sub.SubscribedResources()))
+		for name := range w.sub.SubscribedResources() {
+			it, exists := v.items[name]
+			prev, had := held[name]
+			switch {
+			case exists:
+				resp.next[name] = it.hash
+				if prev != it.hash {
+					resp.resources = append(resp.resources, deltaResource(name, it))
+				}
+			case had:
+				resp.removed = append(resp.removed, name)
+			}
+		}
+	}
+	if len(resp.resources) == 0 && len(resp.removed) == 0 {
+		// Only news is sent, except that a proxy's first wildcard request is always
+		// answered: Envoy's initialization waits for it.
+		if !w.sub.IsWildcard() || w.delta.GetResponseNonce() != "" {
+			return nil
+		}
+	}
+	return resp
+}
+
+func deltaResource(name string, it *item) *discoveryv3.Resource {
+	return &discoveryv3.Resource{Name: name, Version: it.hash, Resource: it.any}
+}
+
+// sameMap reports whether two maps are the same map (not merely equal): a stream that was
+// sent a whole version holds that version's shared map.
+func sameMap(a, b map[string]string) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// sotwResponse is one stream's state-of-the-world response; its resources are shared.
+type sotwResponse struct {
+	req       *cachev3.Request
+	version   string
+	resources []*anypb.Any
+	returned  map[string]string
+}
+
+var _ cachev3.Response = (*sotwResponse)(nil)
+
+func (r *sotwResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
+	// A new message per stream: the server writes the stream's nonce into it.
+	return &discoveryv3.DiscoveryResponse{VersionInfo: r.version, Resources: r.resources, TypeUrl: r.req.GetTypeUrl()}, nil
+}
+func (r *sotwResponse) GetRequest() *discoveryv3.DiscoveryRequest { return r.req }
+func (r *sotwResponse) GetVersion() (string, error)               { return r.version, nil }
+func (r *sotwResponse) GetResponseVersion() string                { return r.version }
+func (r *sotwResponse) GetReturnedResources() map[string]string   { return r.returned }
+func (r *sotwResponse) GetContext() context.Context               { return context.Background() }
+
+// deltaResponse is one stream's incremental response; its resources are shared.
+type deltaResponse struct {
+	req       *cachev3.DeltaRequest
+	version   string
+	resources []*discoveryv3.Resource
+	removed   []string
+	next      map[string]string
+}
+
+var _ cachev3.DeltaResponse = (*deltaResponse)(nil)
+
+func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
+	return &discoveryv3.DeltaDiscoveryResponse{
+		SystemVersionInfo: r.version, Resources: r.resources, RemovedResources: r.removed, TypeUrl: r.req.GetTypeUrl(),
+	}, nil
+}
+func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }
+func (r *deltaResponse) GetSystemVersion() (string, error)                   { return r.version, nil }
+func (r *deltaResponse) GetResponseVersion() string                          { return r.version }
+func (r *deltaResponse) GetNextVersionMap() map[string]string                { return r.next }
+func (r *deltaResponse) GetReturnedResources() map[string]string             { return r.next }
+func (r *deltaResponse) GetContext() context.Context                         { return context.Background() }

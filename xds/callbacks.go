@@ -8,6 +8,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 )
 
 var _ serverv3.Callbacks = (*callbacks)(nil)
@@ -85,16 +86,22 @@ func (c *callbacks) request(id int64, node *corev3.Node, delta bool, typeURL, no
 func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	c.s.reg.sent(id, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
-	c.s.log.Debug("sent", zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
-		zap.String("version", resp.GetVersionInfo()), zap.Int("resources", len(resp.GetResources())))
+	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
+	if ce := c.s.log.Check(zap.DebugLevel, "sent"); ce != nil {
+		ce.Write(zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
+			zap.String("version", resp.GetVersionInfo()), zap.Int("resources", len(resp.GetResources())))
+	}
 }
 
 func (c *callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
 	c.s.reg.sent(deltaStream(id), resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
-	c.s.log.Debug("sent delta", zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
-		zap.String("version", resp.GetSystemVersionInfo()), zap.Int("resources", len(resp.GetResources())),
-		zap.Int("removed", len(resp.GetRemovedResources())))
+	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
+	if ce := c.s.log.Check(zap.DebugLevel, "sent delta"); ce != nil {
+		ce.Write(zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
+			zap.String("version", resp.GetSystemVersionInfo()), zap.Int("resources", len(resp.GetResources())),
+			zap.Int("removed", len(resp.GetRemovedResources())))
+	}
 }
 
 func (c *callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }

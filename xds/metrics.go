@@ -9,6 +9,8 @@ type metrics struct {
 	acks        *prometheus.CounterVec
 	nacks       *prometheus.CounterVec
 	publishes   prometheus.Counter
+	marshaled   prometheus.Counter
+	sentBytes   *prometheus.CounterVec
 	convergence prometheus.Histogram
 	panics      prometheus.Counter
 }
@@ -25,6 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "weir_xds_nacks_total", Help: "NACKs received, by type."}, []string{"type"}),
 		publishes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weir_xds_snapshots_published_total", Help: "Snapshots set in the cache (all classes, all stages)."}),
+		marshaled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weir_xds_marshaled_bytes_total",
+			Help: "Bytes of resources marshaled; each resource is marshaled once per translation, however many proxies receive it."}),
+		sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_xds_sent_bytes_total", Help: "Bytes of discovery responses sent, by type."}, []string{"type"}),
 		convergence: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "weir_xds_convergence_seconds",
 			Help:    "Time from a class's new config to every proxy of the class having ACKed it.",
@@ -33,12 +40,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "weir_xds_recovered_panics_total", Help: "Panics recovered in xDS goroutines."}),
 	}
 	for _, t := range orderedTypes { // export zeros, so "nothing sent" is visible
-		for _, v := range []*prometheus.CounterVec{m.pushes, m.acks, m.nacks} {
+		for _, v := range []*prometheus.CounterVec{m.pushes, m.acks, m.nacks, m.sentBytes} {
 			v.WithLabelValues(shortType(t))
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.publishes, m.convergence, m.panics)
+		reg.MustRegister(m.connected, m.pushes, m.acks, m.nacks, m.publishes, m.marshaled, m.sentBytes, m.convergence, m.panics)
 	}
 	return m
 }

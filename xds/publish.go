@@ -52,7 +52,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	if err != nil {
 		return fmt.Errorf("class %s: %w", key, err)
 	}
-	if _, err := st.snapshot(); err != nil {
+	if err := st.consistent(); err != nil {
 		return fmt.Errorf("class %s: %w", key, err)
 	}
 	p.mu.Lock()
@@ -65,6 +65,9 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	}
 	p.mu.Unlock()
 
+	for _, v := range st {
+		p.s.metrics.marshaled.Add(float64(v.marshaled))
+	}
 	cp.mu.Lock()
 	cp.desired, cp.changedAt = st, time.Now()
 	cp.hist.add(st, res.Origins)
@@ -137,37 +140,50 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 }
 
 func (p *publisher) apply(key string, st classState) error {
-	snap, err := st.snapshot()
-	if err != nil {
-		return err
-	}
-	if err := p.s.cache.SetSnapshot(context.Background(), key, snap); err != nil {
-		return fmt.Errorf("set snapshot: %w", err)
-	}
+	p.s.cache.set(key, st)
 	p.s.metrics.publishes.Inc()
 	p.s.log.Debug("snapshot set", zap.String("class", key),
 		zap.String("cds", st[resourcev3.ClusterType].version), zap.String("rds", st[resourcev3.RouteType].version))
 	return nil
 }
 
+// settleCheckEvery bounds how often a waiting stage re-checks its class: each check reads
+// every proxy of the class, and with thousands of proxies ACKing at once, checking on
+// every ACK would cost O(proxies²).
+const settleCheckEvery = 5 * time.Millisecond
+
 // wait blocks until every proxy of the class has answered the given versions, or the stage
 // timeout passes.
 func (p *publisher) wait(ctx context.Context, key string, want map[string]string) {
 	deadline := time.NewTimer(p.s.opts.StageTimeout)
 	defer deadline.Stop()
+	pace := time.NewTicker(settleCheckEvery)
+	defer pace.Stop()
 	for {
 		changed := p.s.reg.watch()
 		if p.s.reg.settled(key, want) {
 			return
 		}
-		select {
-		case <-ctx.Done():
+		// A change, then the next tick: checks are spaced out however fast ACKs arrive.
+		ok := await(ctx, deadline.C, changed) && await(ctx, deadline.C, pace.C)
+		if !ok {
+			if ctx.Err() == nil {
+				p.s.log.Warn("proxies did not ACK in time; continuing", zap.String("class", key), zap.Duration("timeout", p.s.opts.StageTimeout))
+			}
 			return
-		case <-deadline.C:
-			p.s.log.Warn("proxies did not ACK in time; continuing", zap.String("class", key), zap.Duration("timeout", p.s.opts.StageTimeout))
-			return
-		case <-changed:
 		}
+	}
+}
+
+// await waits for ch; false means the context ended or the deadline passed first.
+func await[T any](ctx context.Context, deadline <-chan time.Time, ch <-chan T) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-deadline:
+		return false
+	case <-ch:
+		return true
 	}
 }
 
@@ -202,7 +218,7 @@ func (p *publisher) forget(key string) {
 		cp.cancel()
 		<-cp.done // no stage may set a snapshot after it is cleared
 	}
-	p.s.cache.ClearSnapshot(key)
+	p.s.cache.clear(key)
 }
 
 func (p *publisher) attribute(key, typeURL, version, errMsg string) []string {

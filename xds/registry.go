@@ -51,11 +51,12 @@ const maxNonces = 8
 type registry struct {
 	mu      sync.Mutex
 	proxies map[int64]*ProxyStatus
+	byClass map[string]map[int64]*ProxyStatus // class key -> its streams
 	changed chan struct{}
 }
 
 func newRegistry() *registry {
-	return &registry{proxies: map[int64]*ProxyStatus{}, changed: make(chan struct{})}
+	return &registry{proxies: map[int64]*ProxyStatus{}, byClass: map[string]map[int64]*ProxyStatus{}, changed: make(chan struct{})}
 }
 
 func (r *registry) notifyLocked() {
@@ -79,10 +80,15 @@ func (r *registry) identify(streamID int64, node *corev3.Node, delta bool) (mode
 		return p.class, false
 	}
 	class := ClassOf(node)
-	r.proxies[streamID] = &ProxyStatus{
+	p := &ProxyStatus{
 		NodeID: node.GetId(), Cluster: node.GetCluster(), Class: class.Key(), Delta: delta,
 		ConnectedAt: time.Now().UTC(), Types: map[string]*TypeStatus{}, streamID: streamID, class: class,
 	}
+	r.proxies[streamID] = p
+	if r.byClass[p.Class] == nil {
+		r.byClass[p.Class] = map[int64]*ProxyStatus{}
+	}
+	r.byClass[p.Class][streamID] = p
 	r.notifyLocked()
 	return class, true
 }
@@ -97,6 +103,10 @@ func (r *registry) remove(streamID int64) (string, bool) {
 		return "", false
 	}
 	delete(r.proxies, streamID)
+	delete(r.byClass[p.Class], streamID)
+	if len(r.byClass[p.Class]) == 0 {
+		delete(r.byClass, p.Class)
+	}
 	r.notifyLocked()
 	return p.Class, r.classCountLocked(p.Class) == 0
 }
@@ -107,24 +117,14 @@ func (r *registry) classCount(key string) int {
 	return r.classCountLocked(key)
 }
 
-func (r *registry) classCountLocked(key string) int {
-	n := 0
-	for _, p := range r.proxies {
-		if p.Class == key {
-			n++
-		}
-	}
-	return n
-}
+func (r *registry) classCountLocked(key string) int { return len(r.byClass[key]) }
 
 // class returns a connected proxy's class by key.
 func (r *registry) class(key string) (model.ProxyClass, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range r.proxies {
-		if p.Class == key {
-			return p.class, true
-		}
+	for _, p := range r.byClass[key] {
+		return p.class, true
 	}
 	return model.ProxyClass{}, false
 }
@@ -222,10 +222,7 @@ func (r *registry) nackedVersion(nodeID, typeURL string) string {
 func (r *registry) settled(classKey string, want map[string]string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range r.proxies {
-		if p.Class != classKey {
-			continue
-		}
+	for _, p := range r.byClass[classKey] {
 		for typeURL, version := range want {
 			ts, ok := p.Types[shortType(typeURL)]
 			if !ok {
@@ -267,9 +264,12 @@ func (r *registry) list() []ProxyStatus {
 func (r *registry) classes() map[string]model.ProxyClass {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := map[string]model.ProxyClass{}
-	for _, p := range r.proxies {
-		out[p.Class] = p.class
+	out := make(map[string]model.ProxyClass, len(r.byClass))
+	for key, ps := range r.byClass {
+		for _, p := range ps {
+			out[key] = p.class
+			break
+		}
 	}
 	return out
 }

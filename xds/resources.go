@@ -6,10 +6,12 @@ import (
 	"hash/fnv"
 	"sort"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Type URLs in the order ADS must deliver them: a route never arrives before its cluster.
@@ -62,35 +64,89 @@ func (r *Resources) byType(typeURL string) []types.Resource {
 	return nil
 }
 
+// item is one resource of one version, marshaled once and shared, bytes and all, by every
+// stream that is sent it.
+type item struct {
+	res  types.Resource
+	any  *anypb.Any
+	hash string // content hash: the resource's version in delta xDS
+}
+
 // versioned is one type's resources with a content-derived version: equal content gives
-// an equal version, so an unchanged type is never resent.
+// an equal version, so an unchanged type is never resent. Everything a response needs is
+// computed here once per version, so answering a stream costs no marshaling and, when the
+// stream receives everything (the usual case), no allocation beyond the response itself.
 type versioned struct {
 	version string
 	byName  map[string]types.Resource
+	items   map[string]*item
+	names   []string     // sorted
+	all     []*anypb.Any // every resource, in name order
+	// sotwReturned and deltaReturned are what a stream holds after receiving all of this
+	// version (name -> type version, name -> resource hash); shared, never modified.
+	sotwReturned  map[string]string
+	deltaReturned map[string]string
+	deltaAll      []*discoveryv3.Resource // every resource, for a proxy that holds none
+	marshaled     int                     // bytes marshaled to build this version
 }
 
-func newVersioned(items []types.Resource) (versioned, error) {
-	sorted := append([]types.Resource(nil), items...)
-	sort.Slice(sorted, func(i, j int) bool {
-		return cachev3.GetResourceName(sorted[i]) < cachev3.GetResourceName(sorted[j])
-	})
-	h := fnv.New128a()
-	byName := make(map[string]types.Resource, len(sorted))
+func newVersioned(resources []types.Resource) (versioned, error) {
+	items := make([]*item, 0, len(resources))
 	opts := proto.MarshalOptions{Deterministic: true}
-	for _, r := range sorted {
-		name := cachev3.GetResourceName(r)
-		if _, dup := byName[name]; dup {
-			return versioned{}, fmt.Errorf("duplicate resource name %q", name)
-		}
+	marshaled := 0
+	for _, r := range resources {
 		b, err := opts.Marshal(r)
 		if err != nil {
-			return versioned{}, fmt.Errorf("marshal %s: %w", name, err)
+			return versioned{}, fmt.Errorf("marshal %s: %w", cachev3.GetResourceName(r), err)
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		marshaled += len(b)
+		h := fnv.New64a()
 		h.Write(b)
-		byName[name] = r
+		items = append(items, &item{
+			res:  r,
+			any:  &anypb.Any{TypeUrl: typePrefix + string(proto.MessageName(r)), Value: b},
+			hash: hex.EncodeToString(h.Sum(nil)),
+		})
 	}
-	return versioned{version: hex.EncodeToString(h.Sum(nil))[:16], byName: byName}, nil
+	v, err := fromItems(items)
+	v.marshaled = marshaled
+	return v, err
+}
+
+const typePrefix = "type.googleapis.com/"
+
+// fromItems assembles a version from already-marshaled resources.
+func fromItems(items []*item) (versioned, error) {
+	sorted := append([]*item(nil), items...)
+	sort.Slice(sorted, func(i, j int) bool {
+		return cachev3.GetResourceName(sorted[i].res) < cachev3.GetResourceName(sorted[j].res)
+	})
+	v := versioned{
+		byName: make(map[string]types.Resource, len(sorted)),
+		items:  make(map[string]*item, len(sorted)),
+		names:  make([]string, 0, len(sorted)),
+		all:    make([]*anypb.Any, 0, len(sorted)),
+	}
+	h := fnv.New128a()
+	for _, it := range sorted {
+		name := cachev3.GetResourceName(it.res)
+		if _, dup := v.items[name]; dup {
+			return versioned{}, fmt.Errorf("duplicate resource name %q", name)
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00", name, it.hash)
+		v.byName[name], v.items[name] = it.res, it
+		v.names = append(v.names, name)
+		v.all = append(v.all, it.any)
+	}
+	v.version = hex.EncodeToString(h.Sum(nil))[:16]
+	v.sotwReturned = make(map[string]string, len(sorted))
+	v.deltaReturned = make(map[string]string, len(sorted))
+	for _, name := range v.names {
+		v.sotwReturned[name] = v.version
+		v.deltaReturned[name] = v.items[name].hash
+		v.deltaAll = append(v.deltaAll, deltaResource(name, v.items[name]))
+	}
+	return v, nil
 }
 
 // classState is what one proxy class is being served: one versioned set per type.
@@ -108,9 +164,9 @@ func buildState(r *Resources) (classState, error) {
 	return st, nil
 }
 
-// snapshot turns a state into a go-control-plane snapshot with per-type versions and
-// checks that every referenced EDS and RDS resource is present.
-func (st classState) snapshot() (*cachev3.Snapshot, error) {
+// consistent checks that every EDS and RDS resource the clusters and listeners reference
+// is present.
+func (st classState) consistent() error {
 	snap := &cachev3.Snapshot{}
 	for _, t := range orderedTypes {
 		v := st[t]
@@ -121,21 +177,22 @@ func (st classState) snapshot() (*cachev3.Snapshot, error) {
 		snap.Resources[cachev3.GetResponseType(t)] = cachev3.NewResources(v.version, items)
 	}
 	if err := snap.Consistent(); err != nil {
-		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+		return fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, nil
+	return nil
 }
 
 // merge returns a type's resources with every name from both a and b; b wins on conflict.
+// Nothing is marshaled again.
 func merge(a, b versioned) (versioned, error) {
-	items := make([]types.Resource, 0, len(a.byName)+len(b.byName))
-	for name, r := range a.byName {
-		if _, ok := b.byName[name]; !ok {
-			items = append(items, r)
+	items := make([]*item, 0, len(a.items)+len(b.items))
+	for name, it := range a.items {
+		if _, ok := b.items[name]; !ok {
+			items = append(items, it)
 		}
 	}
-	for _, r := range b.byName {
-		items = append(items, r)
+	for _, it := range b.items {
+		items = append(items, it)
 	}
-	return newVersioned(items)
+	return fromItems(items)
 }

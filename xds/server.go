@@ -10,7 +10,6 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +35,7 @@ type Server struct {
 	opts    Options
 	metrics *metrics
 	reg     *registry
-	cache   *nackHoldingCache
+	cache   *sharedCache
 	pub     *publisher
 
 	ctx context.Context
@@ -56,7 +55,7 @@ func New(ctx context.Context, log *zap.Logger, reg prometheus.Registerer, opts O
 		opts.ClassGrace = time.Minute
 	}
 	s := &Server{log: log, opts: opts, metrics: newMetrics(reg), reg: newRegistry(), ctx: ctx}
-	s.cache = &nackHoldingCache{SnapshotCache: cachev3.NewSnapshotCache(true, classHash{}, zapAdapter{log.Named("cache")}), reg: s.reg}
+	s.cache = newSharedCache(s.reg)
 	s.pub = newPublisher(s)
 	return s
 }
@@ -143,7 +142,7 @@ func (s *Server) Classes() map[string]model.ProxyClass { return s.reg.classes() 
 // Serve serves ADS on lis until the server's context ends.
 func (s *Server) Serve(lis net.Listener) error {
 	ctx := s.ctx
-	xs := serverv3.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS())
+	xs := serverv3.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS(), sotw.WithLogger(zapAdapter{s.log.Named("ads")}))
 	g := grpc.NewServer(
 		grpc.MaxConcurrentStreams(1<<20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),

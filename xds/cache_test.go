@@ -1,0 +1,188 @@
+package xds
+
+import (
+	"testing"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+)
+
+func testState(t *testing.T, weightA, weightB uint32) classState {
+	t.Helper()
+	st, err := buildState(testResources(weightA, weightB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func sotwReq(id, typeURL, version string, names ...string) *cachev3.Request {
+	return &cachev3.Request{Node: testNode(id), TypeUrl: typeURL, VersionInfo: version, ResourceNames: names}
+}
+
+func receive(t *testing.T, ch chan cachev3.Response) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	select {
+	case r := <-ch:
+		out, err := r.GetDiscoveryResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	case <-time.After(2 * time.Second):
+		t.Fatal("no response")
+		return nil
+	}
+}
+
+func noResponse(t *testing.T, ch chan cachev3.Response) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		t.Fatalf("unexpected response, version %s", r.GetResponseVersion())
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// Every stream of a class is sent the very same marshaled bytes: nothing is marshaled per
+// stream.
+func TestStreamsShareMarshaledResources(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	c.set(key, testState(t, 90, 10))
+
+	var got [][]*discoveryv3.DiscoveryResponse
+	for _, id := range []string{"a", "b"} {
+		var per []*discoveryv3.DiscoveryResponse
+		for _, typ := range []string{resourcev3.ClusterType, resourcev3.RouteType} {
+			ch := make(chan cachev3.Response, 1)
+			if _, err := c.CreateWatch(sotwReq(id, typ, ""), stream.NewSotwSubscription(nil, true), ch); err != nil {
+				t.Fatal(err)
+			}
+			per = append(per, receive(t, ch))
+		}
+		got = append(got, per)
+	}
+	for i := range got[0] {
+		a, b := got[0][i], got[1][i]
+		if a == b {
+			t.Fatal("two streams share one response message; each needs its own for its nonce")
+		}
+		if len(a.Resources) == 0 || len(a.Resources) != len(b.Resources) {
+			t.Fatalf("%s: %d vs %d resources", a.TypeUrl, len(a.Resources), len(b.Resources))
+		}
+		for j := range a.Resources {
+			if a.Resources[j] != b.Resources[j] {
+				t.Fatalf("%s resource %d marshaled separately per stream", a.TypeUrl, j)
+			}
+		}
+	}
+}
+
+// A stream that holds the current version gets nothing until the class changes, and then
+// only the types that changed.
+func TestWatchIsAnsweredOnlyByChange(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	st := testState(t, 90, 10)
+	c.set(key, st)
+
+	cds := make(chan cachev3.Response, 1)
+	rds := make(chan cachev3.Response, 1)
+	if _, err := c.CreateWatch(sotwReq("a", resourcev3.ClusterType, st[resourcev3.ClusterType].version), stream.NewSotwSubscription(nil, true), cds); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateWatch(sotwReq("a", resourcev3.RouteType, st[resourcev3.RouteType].version, "outbound"), stream.NewSotwSubscription([]string{"outbound"}, true), rds); err != nil {
+		t.Fatal(err)
+	}
+	noResponse(t, cds)
+	noResponse(t, rds)
+
+	next := testState(t, 50, 50) // a weight change: routes only
+	c.set(key, next)
+	if got := receive(t, rds); got.VersionInfo != next[resourcev3.RouteType].version {
+		t.Fatalf("rds version %s, want %s", got.VersionInfo, next[resourcev3.RouteType].version)
+	}
+	noResponse(t, cds)
+}
+
+// A stream that never reads must not hold up the push to the others.
+func TestWedgedStreamDoesNotBlockOthers(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	st := testState(t, 90, 10)
+	c.set(key, st)
+
+	wedged := make(chan cachev3.Response) // unbuffered, never read
+	cancel, err := c.CreateWatch(sotwReq("a", resourcev3.RouteType, st[resourcev3.RouteType].version), stream.NewSotwSubscription(nil, true), wedged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	healthy := make(chan cachev3.Response, 1)
+	if _, err := c.CreateWatch(sotwReq("b", resourcev3.RouteType, st[resourcev3.RouteType].version), stream.NewSotwSubscription(nil, true), healthy); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.set(key, testState(t, 50, 50)); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("set blocked on a stream that does not read")
+	}
+	receive(t, healthy)
+}
+
+// Delta: the first wildcard request gets everything, a change gets only what changed.
+func TestDeltaSendsOnlyChanges(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	st := testState(t, 90, 10)
+	c.set(key, st)
+
+	sub := stream.NewDeltaSubscription(nil, nil, nil, true)
+	ch := make(chan cachev3.DeltaResponse, 1)
+	req := &cachev3.DeltaRequest{Node: testNode("a"), TypeUrl: resourcev3.ClusterType}
+	if _, err := c.CreateDeltaWatch(req, &sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	first := <-ch
+	out, _ := first.GetDeltaDiscoveryResponse()
+	if len(out.Resources) != len(st[resourcev3.ClusterType].items) {
+		t.Fatalf("first response has %d clusters, want %d", len(out.Resources), len(st[resourcev3.ClusterType].items))
+	}
+	sub.SetReturnedResources(first.GetNextVersionMap())
+
+	// The proxy ACKs: nothing new to send.
+	ack := &cachev3.DeltaRequest{Node: testNode("a"), TypeUrl: resourcev3.ClusterType, ResponseNonce: "1"}
+	cancel, err := c.CreateDeltaWatch(ack, &sub, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-ch:
+		t.Fatalf("unexpected delta response %v", r.GetNextVersionMap())
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+
+	// Drop one cluster: the next response removes exactly it.
+	res := testResources(90, 10)
+	res.Clusters = res.Clusters[1:]
+	next, err := buildState(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateDeltaWatch(ack, &sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	c.set(key, next)
+	r := <-ch
+	out, _ = r.GetDeltaDiscoveryResponse()
+	if len(out.Resources) != 0 || len(out.RemovedResources) != 1 {
+		t.Fatalf("got %d resources and removed %v, want 0 and one removal", len(out.Resources), out.RemovedResources)
+	}
+}
