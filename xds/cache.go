@@ -8,6 +8,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -39,6 +40,49 @@ type classEntry struct {
 	mu      sync.Mutex
 	state   classState // nil until the class is first translated
 	watches map[string]map[*watch]struct{}
+	// recent keeps the last versions of EDS, so a state-of-the-world stream is sent only
+	// the endpoints that changed; changes caches those lists by old version, for the
+	// current version (every stream of the class usually holds the same old version).
+	recent  []versioned
+	changes map[string][]*anypb.Any
+}
+
+// keptEndpointVersions is how many EDS versions a class remembers for incremental pushes.
+const keptEndpointVersions = 4
+
+// remember records the class's new EDS version.
+func (e *classEntry) remember(v versioned) {
+	if n := len(e.recent); n > 0 && e.recent[n-1].version == v.version {
+		return
+	}
+	e.recent = append(e.recent, v)
+	if len(e.recent) > keptEndpointVersions {
+		e.recent = e.recent[1:]
+	}
+	e.changes = map[string][]*anypb.Any{}
+}
+
+// changedSince returns the current EDS resources that differ from version old, if that
+// version is still remembered.
+func (e *classEntry) changedSince(cur versioned, old string) ([]*anypb.Any, bool) {
+	if list, ok := e.changes[old]; ok {
+		return list, true
+	}
+	for _, prev := range e.recent {
+		if prev.version != old {
+			continue
+		}
+		list := []*anypb.Any{}
+		for _, name := range cur.names {
+			it := cur.items[name]
+			if was, ok := prev.items[name]; !ok || was.hash != it.hash {
+				list = append(list, it.any)
+			}
+		}
+		e.changes[old] = list
+		return list, true
+	}
+	return nil, false
 }
 
 // watch is one stream's open request for one type, state of the world or delta.
@@ -82,9 +126,10 @@ func (c *sharedCache) set(key string, st classState) {
 	var answers []answer
 	e.mu.Lock()
 	e.state = st
+	e.remember(st[resourcev3.EndpointType])
 	for _, t := range orderedTypes {
 		for w := range e.watches[t] {
-			if resp := c.respond(st, w); resp != nil {
+			if resp := c.respond(e, w); resp != nil {
 				delete(e.watches[t], w)
 				answers = append(answers, answer{w, resp})
 			}
@@ -153,7 +198,7 @@ func (c *sharedCache) open(key string, w *watch) func() {
 	t := w.typeURL()
 	e.mu.Lock()
 	if e.state != nil {
-		if resp := c.respond(e.state, w); resp != nil {
+		if resp := c.respond(e, w); resp != nil {
 			e.mu.Unlock()
 			w.deliver(resp)
 			return func() {}
@@ -211,19 +256,20 @@ func (w *watch) deliver(resp any) {
 	}
 }
 
-// respond returns the response a watch needs from st, or nil if it is up to date.
-func (c *sharedCache) respond(st classState, w *watch) any {
-	v, ok := st[w.typeURL()]
+// respond returns the response a watch needs from the class's state, or nil if it is up
+// to date. The entry's lock is held.
+func (c *sharedCache) respond(e *classEntry, w *watch) any {
+	v, ok := e.state[w.typeURL()]
 	if !ok {
 		return nil
 	}
 	if w.sotw != nil {
-		return c.respondSotw(v, w)
+		return c.respondSotw(e, v, w)
 	}
 	return respondDelta(v, w)
 }
 
-func (c *sharedCache) respondSotw(v versioned, w *watch) cachev3.Response {
+func (c *sharedCache) respondSotw(e *classEntry, v versioned, w *watch) cachev3.Response {
 	req := w.sotw
 	held := req.GetVersionInfo()
 	if req.GetErrorDetail() != nil && c.reg.nackedVersion(w.node, req.GetTypeUrl()) == v.version {
@@ -235,6 +281,13 @@ func (c *sharedCache) respondSotw(v versioned, w *watch) cachev3.Response {
 	resp := &sotwResponse{req: req, version: v.version}
 	if w.sub.IsWildcard() || subscribesAll(v, w.sub) {
 		resp.resources, resp.returned = v.all, v.sotwReturned
+		// Endpoints need not be sent whole: a stream that holds a remembered version gets
+		// only the assignments that changed since.
+		if req.GetTypeUrl() == resourcev3.EndpointType && sameMap(w.sub.ReturnedResources(), e.recentReturned(held)) {
+			if changed, ok := e.changedSince(v, held); ok {
+				resp.resources = changed
+			}
+		}
 		return resp
 	}
 	resp.returned = map[string]string{}
@@ -245,6 +298,17 @@ func (c *sharedCache) respondSotw(v versioned, w *watch) cachev3.Response {
 		}
 	}
 	return resp
+}
+
+// recentReturned is the shared "returned" map of a remembered EDS version: a stream holding
+// it received that version whole.
+func (e *classEntry) recentReturned(version string) map[string]string {
+	for _, prev := range e.recent {
+		if prev.version == version {
+			return prev.sotwReturned
+		}
+	}
+	return nil
 }
 
 // missingNames reports whether the stream, holding the current version, still lacks a

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -184,5 +185,53 @@ func TestDeltaSendsOnlyChanges(t *testing.T) {
 	out, _ = r.GetDeltaDiscoveryResponse()
 	if len(out.Resources) != 0 || len(out.RemovedResources) != 1 {
 		t.Fatalf("got %d resources and removed %v, want 0 and one removal", len(out.Resources), out.RemovedResources)
+	}
+}
+
+// State of the world: endpoints are not a full-state type, so a stream that holds the
+// previous endpoints is sent only the assignment that changed; one that reconnects gets all.
+func TestSotwEndpointsAreIncremental(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	st := testState(t, 90, 10)
+	c.set(key, st)
+	names := []string{"a", "b"}
+
+	ch := make(chan cachev3.Response, 1)
+	sub := stream.NewSotwSubscription(names, true)
+	if _, err := c.CreateWatch(sotwReq("a", resourcev3.EndpointType, "", names...), sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if out, _ := r.GetDiscoveryResponse(); len(out.Resources) != 2 {
+		t.Fatalf("first EDS response has %d assignments, want 2", len(out.Resources))
+	}
+	sub.SetReturnedResources(r.GetReturnedResources())
+	if _, err := c.CreateWatch(sotwReq("a", resourcev3.EndpointType, r.GetResponseVersion(), names...), sub, ch); err != nil {
+		t.Fatal(err)
+	}
+
+	res := testResources(90, 10)
+	res.Endpoints[1].(*endpointv3.ClusterLoadAssignment).Endpoints = []*endpointv3.LocalityLbEndpoints{{}}
+	next, err := buildState(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.set(key, next)
+	out := receive(t, ch)
+	if len(out.Resources) != 1 {
+		t.Fatalf("after one assignment changed, EDS response has %d, want 1", len(out.Resources))
+	}
+	cla := &endpointv3.ClusterLoadAssignment{}
+	if err := out.Resources[0].UnmarshalTo(cla); err != nil || cla.ClusterName != "b" {
+		t.Fatalf("sent %q (%v), want the changed assignment b", cla.ClusterName, err)
+	}
+
+	fresh := make(chan cachev3.Response, 1)
+	if _, err := c.CreateWatch(sotwReq("z", resourcev3.EndpointType, "", names...), stream.NewSotwSubscription(names, true), fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, fresh); len(got.Resources) != 2 {
+		t.Fatalf("a new stream got %d assignments, want all 2", len(got.Resources))
 	}
 }
