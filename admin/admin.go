@@ -5,6 +5,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,10 @@ func Handler(src Sources) http.Handler {
 	if src.Config != nil {
 		mux.Handle("GET /debug/config", configHandler(src.Config))
 	}
+	// Go's profiler, for "where do the CPU and memory go" at scale.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -182,14 +182,20 @@ func (c *sharedCache) has(key string) bool {
 // CreateWatch answers a state-of-the-world request at once if the proxy is behind, or
 // keeps it until the class's state changes.
 func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
-	w := &watch{node: req.GetNode().GetId(), sotw: req, sub: sub, out: out, done: make(chan struct{})}
+	// Keep the request without its resource names (the subscription has them): a sidecar's
+	// EDS request names every cluster of the mesh, and a watch lives as long as the stream.
+	kept := &cachev3.Request{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), VersionInfo: req.GetVersionInfo(),
+		ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
+	w := &watch{node: req.GetNode().GetId(), sotw: kept, sub: sub, out: out, done: make(chan struct{})}
 	return c.open(ClassOf(req.GetNode()).Key(), w), nil
 }
 
 // CreateDeltaWatch answers an incremental request at once if any subscribed resource
 // differs from what the proxy holds, or keeps it until the class's state changes.
 func (c *sharedCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
-	w := &watch{node: req.GetNode().GetId(), delta: req, sub: sub, dout: out, done: make(chan struct{})}
+	kept := &cachev3.DeltaRequest{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), ResponseNonce: req.GetResponseNonce(),
+		ErrorDetail: req.GetErrorDetail()}
+	w := &watch{node: req.GetNode().GetId(), delta: kept, sub: sub, dout: out, done: make(chan struct{})}
 	return c.open(ClassOf(req.GetNode()).Key(), w), nil
 }
 

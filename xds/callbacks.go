@@ -18,8 +18,13 @@ type callbacks struct {
 	s *Server
 }
 
-func (c *callbacks) OnStreamOpen(context.Context, int64, string) error { return nil }
-func (c *callbacks) OnDeltaStreamOpen(context.Context, int64, string) error {
+func (c *callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	c.s.budget.open(id, ctx)
+	return nil
+}
+
+func (c *callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	c.s.budget.open(deltaStream(id), ctx)
 	return nil
 }
 
@@ -33,6 +38,7 @@ func (c *callbacks) OnDeltaStreamClosed(id int64, node *corev3.Node) {
 func deltaStream(id int64) int64 { return -id }
 
 func (c *callbacks) closed(id int64, node *corev3.Node) {
+	c.s.budget.closed(id)
 	{
 		if key, last := c.s.reg.remove(id); last {
 			c.s.forgetLater(key)
@@ -66,6 +72,7 @@ func (c *callbacks) request(id int64, node *corev3.Node, delta bool, typeURL, no
 	if nonce == "" {
 		return // initial request for this type
 	}
+	c.s.budget.release(id) // the proxy has read what it answers
 	if !isNack {
 		c.s.reg.acked(id, typeURL, nonce)
 		c.s.metrics.acks.WithLabelValues(shortType(typeURL)).Inc()
@@ -84,9 +91,11 @@ func (c *callbacks) request(id int64, node *corev3.Node, delta bool, typeURL, no
 }
 
 func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	size := proto.Size(resp)
+	c.s.budget.acquire(id, int64(size))
 	c.s.reg.sent(id, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
-	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
+	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(size))
 	if ce := c.s.log.Check(zap.DebugLevel, "sent"); ce != nil {
 		ce.Write(zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
 			zap.String("version", resp.GetVersionInfo()), zap.Int("resources", len(resp.GetResources())))
@@ -94,9 +103,11 @@ func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery
 }
 
 func (c *callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	size := proto.Size(resp)
+	c.s.budget.acquire(deltaStream(id), int64(size))
 	c.s.reg.sent(deltaStream(id), resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
-	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
+	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(size))
 	if ce := c.s.log.Check(zap.DebugLevel, "sent delta"); ce != nil {
 		ce.Write(zap.String("node_id", req.GetNode().GetId()), zap.String("type_url", resp.GetTypeUrl()),
 			zap.String("version", resp.GetSystemVersionInfo()), zap.Int("resources", len(resp.GetResources())),

@@ -27,6 +27,10 @@ type Options struct {
 	// ClassGrace is how long a class is kept after its last proxy left, so a reconnecting
 	// proxy finds its config ready.
 	ClassGrace time.Duration
+	// SendBudget bounds the bytes sent and not yet ACKed across all proxies (default 64
+	// MiB; negative: unbounded), so a crowd of proxies connecting at once costs bounded
+	// memory instead of one marshaled copy of the whole config each.
+	SendBudget int64
 }
 
 // Server is weir's ADS server.
@@ -37,6 +41,7 @@ type Server struct {
 	reg     *registry
 	cache   *sharedCache
 	pub     *publisher
+	budget  *sendBudget
 
 	ctx context.Context
 
@@ -54,7 +59,11 @@ func New(ctx context.Context, log *zap.Logger, reg prometheus.Registerer, opts O
 	if opts.ClassGrace <= 0 {
 		opts.ClassGrace = time.Minute
 	}
-	s := &Server{log: log, opts: opts, metrics: newMetrics(reg), reg: newRegistry(), ctx: ctx}
+	if opts.SendBudget == 0 {
+		opts.SendBudget = 64 << 20
+	}
+	s := &Server{log: log, opts: opts, metrics: newMetrics(reg), reg: newRegistry(), ctx: ctx,
+		budget: newSendBudget(opts.SendBudget, 10*time.Second)}
 	s.cache = newSharedCache(s.reg)
 	s.pub = newPublisher(s)
 	return s
@@ -144,6 +153,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	ctx := s.ctx
 	xs := serverv3.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS(), sotw.WithLogger(zapAdapter{s.log.Named("ads")}))
 	g := grpc.NewServer(
+		grpc.ForceServerCodecV2(newInternCodec()),
 		grpc.MaxConcurrentStreams(1<<20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
