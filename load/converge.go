@@ -2,28 +2,39 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"time"
-
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-// waitChange waits for the next RDS version change after since and measures, per
-// stream, the time from the first stream receiving a new version to that stream ACKing
-// its own new version. It returns when every stream has ACKed or the run ends.
-func (r *runner) waitChange(ctx context.Context, since time.Time) *Convergence {
-	base := map[string]string{}
-	for _, v := range r.views() {
-		base[v.nodeID] = v.lastAcked(resourcev3.RouteType, since)
+// WaitChange waits until every stream has ACKed the first new version of typeURL it
+// received at or after since (new meaning other than the version it had ACKed at
+// since), and measures each stream's latency two ways: from since, the moment the
+// caller changed the server's input, and from the first receipt of a new version by
+// any stream. It returns when every stream has ACKed, when every stream that has not
+// has failed, or when ctx ends.
+func (s *Session) WaitChange(ctx context.Context, typeURL string, since time.Time) *Convergence {
+	streams := s.opened()
+	c := &Convergence{Type: shortType(typeURL), Streams: s.cfg.Streams}
+	ti := typeIndex(typeURL)
+	if ti < 0 {
+		c.Error = "unknown type " + typeURL
+		return c
+	}
+	w := &changeWait{ti: ti, since: since, prefix: s.cfg.IDPrefix, streams: streams, base: make([]string, len(streams)),
+		news: make([]versionEvent, len(streams)), state: make([]changeState, len(streams))}
+	for i, st := range streams {
+		w.base[i] = st.lastAcked(ti, since)
 	}
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		c, done := convergence(r.views(), base, since)
-		if done {
-			return c
+		if w.poll() {
+			return w.result(c)
 		}
 		select {
 		case <-ctx.Done():
+			w.poll()
+			c = w.result(c)
 			if c.Received == 0 {
 				c.Error = errNoChange.Error()
 			}
@@ -33,34 +44,84 @@ func (r *runner) waitChange(ctx context.Context, since time.Time) *Convergence {
 	}
 }
 
-// convergence computes the convergence of the RDS change seen after since; done is true
-// when every stream has ACKed a new version.
-func convergence(views []streamView, base map[string]string, since time.Time) (*Convergence, bool) {
-	c := &Convergence{Streams: len(views)}
-	var first time.Time
-	news := make([]versionEvent, len(views))
-	seen := make([]bool, len(views))
-	for i, v := range views {
-		e, ok := v.firstNewSince(resourcev3.RouteType, base[v.nodeID], since)
-		if !ok {
+type changeState uint8
+
+const (
+	waiting  changeState = iota
+	received             // has a new version, not ACKed yet
+	acked                // has ACKed its new version
+	failed               // ended without ACKing a new version
+)
+
+// changeWait follows one change over the streams open when the wait began; streams the
+// ramp opens later are counted as missing.
+type changeWait struct {
+	ti      int
+	since   time.Time
+	prefix  string
+	streams []*streamStats
+	base    []string
+	news    []versionEvent
+	state   []changeState
+}
+
+// poll updates the streams not yet done and reports whether every stream is.
+func (w *changeWait) poll() bool {
+	done := true
+	for i, st := range w.streams {
+		if w.state[i] == acked || w.state[i] == failed {
 			continue
 		}
-		news[i], seen[i] = e, true
+		e, ok, isFailed := st.firstNewSince(w.ti, w.base[i], w.since)
+		switch {
+		case ok && !e.acked.IsZero():
+			w.news[i], w.state[i] = e, acked
+			continue
+		case isFailed:
+			w.news[i], w.state[i] = e, failed
+			continue
+		case ok:
+			w.news[i], w.state[i] = e, received
+		}
+		done = false
+	}
+	return done
+}
+
+func (w *changeWait) result(c *Convergence) *Convergence {
+	var first time.Time
+	for i, e := range w.news {
+		if w.state[i] == waiting || (w.state[i] == failed && e.received.IsZero()) {
+			continue
+		}
 		c.Received++
 		if first.IsZero() || e.received.Before(first) {
 			first = e.received
 		}
 	}
-	var lat []time.Duration
-	for i, v := range views {
-		if !seen[i] || news[i].acked.IsZero() {
-			c.Missing = append(c.Missing, v.nodeID)
+	var fromChange, fromFirst []time.Duration
+	for i, st := range w.streams {
+		switch w.state[i] {
+		case acked:
+			fromChange = append(fromChange, w.news[i].acked.Sub(w.since))
+			fromFirst = append(fromFirst, w.news[i].acked.Sub(first))
 			continue
+		case failed:
+			c.Failed++
 		}
-		lat = append(lat, news[i].acked.Sub(first))
+		c.Missing = append(c.Missing, st.nodeID)
 	}
-	c.Acked = len(lat)
-	c.Latency = percentiles(lat)
+	for i := len(w.streams); i < c.Streams; i++ {
+		c.Missing = append(c.Missing, fmt.Sprintf("%s%d", w.prefix, i))
+	}
+	c.Acked = len(fromChange)
+	c.FromChange = percentiles(fromChange)
+	c.FromFirstReceipt = percentiles(fromFirst)
+	c.Latency = c.FromFirstReceipt
+	if !first.IsZero() {
+		c.FirstReceipt = first.Sub(w.since).Seconds()
+	}
 	c.Missing = truncate(c.Missing)
-	return c, c.Acked == len(views)
+	c.fromChange, c.fromFirst = fromChange, fromFirst
+	return c
 }

@@ -18,11 +18,12 @@ import (
 // which names each held resource references, since a delta response carries only what
 // changed.
 type deltaStream struct {
-	index   int
-	node    *corev3.Node
-	stats   *streamStats
-	bytes   *byteCounters
-	ackable func(int, string) bool
+	index    int
+	node     *corev3.Node
+	stats    *streamStats
+	counters *typeCounters
+	shared   *sharedNames
+	ackable  func(int, string) bool
 
 	stream   discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	nodeSent bool
@@ -65,7 +66,7 @@ func (s *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) error {
 
 func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	t, version := resp.GetTypeUrl(), resp.GetSystemVersionInfo()
-	s.bytes.add(t, proto.Size(resp))
+	s.counters.add(t, len(resp.GetResources()), proto.Size(resp))
 	s.stats.received(t, version, time.Now())
 	if err := s.apply(resp); err != nil {
 		return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce(),
@@ -90,10 +91,14 @@ func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	return nil
 }
 
-// apply updates the held resources; a resource that cannot be decoded fails the whole
-// response, as Envoy rejects it.
+// apply updates the held resources of a type others depend on (only their references
+// are kept); a resource that cannot be decoded fails the whole response, as Envoy
+// rejects it.
 func (s *deltaStream) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	t := resp.GetTypeUrl()
+	if _, ok := dependent[t]; !ok {
+		return nil
+	}
 	next := nameIndex{}
 	for n, refs := range s.held[t] {
 		next[n] = refs
@@ -121,7 +126,7 @@ func (s *deltaStream) follow(t string, names []string) error {
 		s.stats.nothingToSubscribe(t, time.Now())
 		return nil
 	}
-	s.names[t] = names
+	s.names[t] = s.shared.share(t, names)
 	sub, unsub := diff(prev, names)
 	return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub})
 }

@@ -172,6 +172,7 @@ func TestStreamThatDoesNotAckIsReported(t *testing.T) {
 		{name: "stops acking rds after first config", silentFirst: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits out its duration
 			m := startMesh(t)
 			shifted := make(chan error, 1)
 			var silent atomic.Bool

@@ -2,12 +2,15 @@ package load
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -47,18 +50,108 @@ func referencedNames(typeURL string, res *anypb.Any) ([]string, error) {
 	return nil, nil
 }
 
+// edsNames reads only the three fields it needs off the wire: a CDS response of a large
+// mesh holds thousands of clusters per stream, and the load client shares the machine
+// with the server it measures.
 func edsNames(res *anypb.Any) ([]string, error) {
-	var c clusterv3.Cluster
-	if err := res.UnmarshalTo(&c); err != nil {
+	if !res.MessageIs((*clusterv3.Cluster)(nil)) {
+		return nil, fmt.Errorf("decode cluster: resource is a %s", res.GetTypeUrl())
+	}
+	name, discovery, service, err := scanCluster(res.GetValue())
+	if err != nil {
 		return nil, fmt.Errorf("decode cluster: %w", err)
 	}
-	if c.GetType() != clusterv3.Cluster_EDS {
+	if discovery != clusterv3.Cluster_EDS {
 		return nil, nil
 	}
-	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
-		return []string{n}, nil
+	if service != "" {
+		return []string{service}, nil
 	}
-	return []string{c.GetName()}, nil
+	return []string{name}, nil
+}
+
+// Field numbers of envoy.config.cluster.v3.Cluster and EdsClusterConfig.
+const (
+	clusterName          = 1 // Cluster.name
+	clusterType          = 2 // Cluster.type (oneof cluster_discovery_type)
+	clusterEDSConfig     = 3 // Cluster.eds_cluster_config
+	clusterCustomType    = 38
+	edsConfigServiceName = 2 // EdsClusterConfig.service_name
+)
+
+// scanCluster returns a Cluster's name, discovery type and EDS service name, with the
+// proto rules: the last value of a scalar wins, and an absent type is STATIC.
+func scanCluster(b []byte) (name string, discovery clusterv3.Cluster_DiscoveryType, service string, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", 0, "", protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == clusterName && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", 0, "", protowire.ParseError(n)
+			}
+			name, b = string(v), b[n:]
+		case num == clusterType && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return "", 0, "", protowire.ParseError(n)
+			}
+			discovery, b = clusterv3.Cluster_DiscoveryType(int32(v)), b[n:]
+		case num == clusterCustomType && typ == protowire.BytesType:
+			// The other member of the oneof: setting it clears type.
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return "", 0, "", protowire.ParseError(n)
+			}
+			discovery, b = -1, b[n:]
+		case num == clusterEDSConfig && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", 0, "", protowire.ParseError(n)
+			}
+			b = b[n:]
+			if sn, ok, err := scanServiceName(v); err != nil {
+				return "", 0, "", err
+			} else if ok {
+				service = sn
+			}
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return "", 0, "", protowire.ParseError(n)
+			}
+			b = b[n:]
+		}
+	}
+	return name, discovery, service, nil
+}
+
+func scanServiceName(b []byte) (name string, found bool, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == edsConfigServiceName && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", false, protowire.ParseError(n)
+			}
+			name, found, b = string(v), true, b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return "", false, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return name, found, nil
 }
 
 func routeNames(res *anypb.Any) ([]string, error) {
@@ -107,6 +200,48 @@ func (ix nameIndex) union() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sortedUnique sorts names and drops duplicates, in place.
+func sortedUnique(names []string) []string {
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// sharedNames lets streams that subscribe to the same names hold one copy of the list:
+// the streams of one class all do, and 10,000 copies of a large mesh's EDS names would
+// dominate the client's memory. A shared list is never modified.
+type sharedNames struct {
+	mu     sync.Mutex
+	recent [numTypes][][]string // most recent first
+}
+
+// maxShared bounds the distinct lists kept per type.
+const maxShared = 16
+
+func (c *sharedNames) share(typeURL string, names []string) []string {
+	ti := typeIndex(typeURL)
+	if c == nil || ti < 0 {
+		return names
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lists := c.recent[ti]
+	for i, l := range lists {
+		if sameNames(l, names) {
+			// Move to the front: the next stream of a class likely asks for it again.
+			copy(lists[1:i+1], lists[:i])
+			lists[0] = l
+			return l
+		}
+	}
+	if len(lists) < maxShared {
+		lists = append(lists, nil)
+	}
+	copy(lists[1:], lists[:len(lists)-1])
+	lists[0] = names
+	c.recent[ti] = lists
+	return names
 }
 
 func sameNames(a, b []string) bool {

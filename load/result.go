@@ -24,6 +24,8 @@ type Result struct {
 	Failed      int              `json:"failed"`           // streams that ended with an error
 	Errors      []string         `json:"errors,omitempty"` // some of those errors
 	FirstConfig Percentiles      `json:"time_to_first_config"`
+	AllUp       float64          `json:"all_up_seconds,omitempty"` // from the start to the last stream's first full config, when all are up
+	Ramp        float64          `json:"ramp_seconds,omitempty"`   // from the start to the last stream opened, when all are
 	Convergence *Convergence     `json:"convergence,omitempty"`
 	BytesByType map[string]int64 `json:"bytes_by_type"`
 	Versions    []VersionAcks    `json:"versions"`
@@ -37,15 +39,39 @@ type Percentiles struct {
 	Max   float64 `json:"max_seconds"`
 }
 
-// Convergence of one RDS change: from the first stream receiving the new version to
-// each stream ACKing it.
+// Convergence of one change of one type: per stream, the time to ACK the first new
+// version it received after the change, measured from the change (FromChange) and from
+// the first receipt of a new version by any stream (FromFirstReceipt).
 type Convergence struct {
-	Streams  int         `json:"streams"`
-	Received int         `json:"received"` // streams that received a new version
-	Acked    int         `json:"acked"`    // streams that ACKed it
-	Missing  []string    `json:"missing,omitempty"`
-	Latency  Percentiles `json:"latency"`
-	Error    string      `json:"error,omitempty"`
+	Type             string      `json:"type,omitempty"`
+	Streams          int         `json:"streams"`
+	Received         int         `json:"received"` // streams that received a new version
+	Acked            int         `json:"acked"`    // streams that ACKed it
+	Failed           int         `json:"failed,omitempty"`
+	Missing          []string    `json:"missing,omitempty"`
+	FirstReceipt     float64     `json:"first_receipt_seconds"` // from the change to the first receipt by any stream
+	FromChange       Percentiles `json:"from_change"`
+	FromFirstReceipt Percentiles `json:"from_first_receipt"`
+	// Latency is FromFirstReceipt, under the name earlier versions of this tool used.
+	Latency Percentiles `json:"latency"`
+	Error   string      `json:"error,omitempty"`
+
+	fromChange, fromFirst []time.Duration // the samples, for Pool
+}
+
+// Complete reports whether every stream ACKed the change.
+func (c *Convergence) Complete() bool { return c != nil && c.Acked == c.Streams }
+
+// Pool returns the percentiles over the samples of several changes together, from the
+// change and from the first receipt: the p99 of all stream-changes, not a mean of p99s.
+func Pool(cs ...*Convergence) (fromChange, fromFirstReceipt Percentiles) {
+	var a, b []time.Duration
+	for _, c := range cs {
+		if c != nil {
+			a, b = append(a, c.fromChange...), append(b, c.fromFirst...)
+		}
+	}
+	return percentiles(a), percentiles(b)
 }
 
 // VersionAcks says how many streams ACKed one version of one type and when, relative to
@@ -59,11 +85,18 @@ type VersionAcks struct {
 	LastAcked     float64 `json:"last_acked_seconds"`
 }
 
-// result summarizes first-config times as they stand now.
-func (r *runner) result() *Result {
-	res := &Result{Target: r.cfg.Target, Streams: r.cfg.Streams, Classes: r.cfg.Classes, Delta: r.cfg.Delta}
+// Result summarizes first-config times as they stand now, with the bytes received so
+// far; Run adds the convergence and the versions seen.
+func (s *Session) Result() *Result {
+	res := &Result{Target: s.cfg.Target, Streams: s.cfg.Streams, Classes: s.cfg.Classes, Delta: s.cfg.Delta}
 	var lat []time.Duration
-	views := r.views()
+	var last time.Time
+	views := s.views()
+	s.mu.Lock()
+	if len(s.streams) == s.cfg.Streams {
+		res.Ramp = s.lastOpened.Sub(s.start).Seconds()
+	}
+	s.mu.Unlock()
 	for _, v := range views {
 		if v.err != nil {
 			res.Failed++
@@ -76,14 +109,21 @@ func (r *runner) result() *Result {
 			continue
 		}
 		lat = append(lat, v.firstFull.Sub(v.started))
+		if v.firstFull.After(last) {
+			last = v.firstFull
+		}
 	}
 	// Streams the ramp never opened are not up either.
-	for i := len(views); i < r.cfg.Streams; i++ {
-		res.NotUp = append(res.NotUp, fmt.Sprintf("%s%d", r.cfg.IDPrefix, i))
+	for i := len(views); i < s.cfg.Streams; i++ {
+		res.NotUp = append(res.NotUp, fmt.Sprintf("%s%d", s.cfg.IDPrefix, i))
 	}
 	res.Up = len(lat)
 	res.FirstConfig = percentiles(lat)
+	if res.Up == s.cfg.Streams {
+		res.AllUp = last.Sub(s.start).Seconds()
+	}
 	res.NotUp = truncate(res.NotUp)
+	res.BytesByType = s.counters.bytesByType()
 	return res
 }
 
@@ -92,9 +132,9 @@ func versionSummary(views []streamView, start time.Time) []VersionAcks {
 	acc := map[key]*VersionAcks{}
 	var order []key
 	for _, view := range views {
-		for t, es := range view.events {
+		for ti, es := range view.events {
 			for _, e := range es {
-				k := key{shortType(t), e.version}
+				k := key{shortType(allTypes[ti]), e.version}
 				a, ok := acc[k]
 				if !ok {
 					a = &VersionAcks{Type: k.t, Version: k.v, FirstReceived: e.received.Sub(start).Seconds()}
@@ -160,8 +200,9 @@ func (res *Result) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "  %d streams failed, e.g. %s\n", res.Failed, res.Errors[0])
 	}
 	if c := res.Convergence; c != nil {
-		fmt.Fprintf(w, "rds change convergence: %d/%d streams acked (%d received), p50 %s p99 %s max %s\n",
-			c.Acked, c.Streams, c.Received, secs(c.Latency.P50), secs(c.Latency.P99), secs(c.Latency.Max))
+		fmt.Fprintf(w, "%s change convergence: %d/%d streams acked (%d received), from first receipt p50 %s p99 %s max %s; from the change p50 %s p99 %s max %s\n",
+			c.Type, c.Acked, c.Streams, c.Received, secs(c.FromFirstReceipt.P50), secs(c.FromFirstReceipt.P99), secs(c.FromFirstReceipt.Max),
+			secs(c.FromChange.P50), secs(c.FromChange.P99), secs(c.FromChange.Max))
 		if c.Error != "" {
 			fmt.Fprintf(w, "  %s\n", c.Error)
 		}

@@ -17,11 +17,12 @@ import (
 // sotwStream behaves like one Envoy on a state-of-the-world ADS stream: CDS and LDS are
 // wildcard, EDS and RDS follow the names the clusters and listeners reference.
 type sotwStream struct {
-	index   int
-	node    *corev3.Node
-	stats   *streamStats
-	bytes   *byteCounters
-	ackable func(int, string) bool
+	index    int
+	node     *corev3.Node
+	stats    *streamStats
+	counters *typeCounters
+	shared   *sharedNames
+	ackable  func(int, string) bool
 
 	stream   discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	nodeSent bool
@@ -67,17 +68,20 @@ func (s *sotwStream) send(req *discoveryv3.DiscoveryRequest) error {
 // Envoy does: the parent's ACK first, the new child names after.
 func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	t, version := resp.GetTypeUrl(), resp.GetVersionInfo()
-	s.bytes.add(t, proto.Size(resp))
+	s.counters.add(t, len(resp.GetResources()), proto.Size(resp))
 	s.stats.received(t, version, time.Now())
 	s.nonce[t] = resp.GetNonce()
 
-	ix := nameIndex{}
-	for i, r := range resp.GetResources() {
-		names, err := referencedNames(t, r)
-		if err != nil {
-			return s.nack(resp, err)
+	dep, hasDep := dependent[t]
+	var refs []string
+	if hasDep {
+		for _, r := range resp.GetResources() {
+			names, err := referencedNames(t, r)
+			if err != nil {
+				return s.nack(resp, err)
+			}
+			refs = append(refs, names...)
 		}
-		ix[fmt.Sprint(i)] = names
 	}
 	if s.ackable != nil && !s.ackable(s.index, t) {
 		return nil
@@ -87,8 +91,8 @@ func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	s.version[t] = version
 	s.stats.acked(t, version, time.Now())
-	if dep, ok := dependent[t]; ok {
-		if err := s.follow(dep, ix.union()); err != nil {
+	if hasDep {
+		if err := s.follow(dep, sortedUnique(refs)); err != nil {
 			return err
 		}
 	}
@@ -111,6 +115,7 @@ func (s *sotwStream) follow(t string, names []string) error {
 		s.stats.nothingToSubscribe(t, time.Now())
 		return nil
 	}
+	names = s.shared.share(t, names)
 	s.names[t] = names
 	return s.send(&discoveryv3.DiscoveryRequest{TypeUrl: t, VersionInfo: s.version[t], ResponseNonce: s.nonce[t], ResourceNames: names})
 }

@@ -8,6 +8,31 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
+// keptVersions bounds the versions a stream remembers per type. A churn phase produces a
+// new EDS version per change, and 10,000 streams each keeping every version would grow
+// without bound; a change is measured from the versions received after it, which are
+// always the newest.
+const keptVersions = 4
+
+// numTypes is the number of xDS types a stream follows; typeIndex maps them to 0..3.
+const numTypes = 4
+
+// typeIndex gives the slot of a type URL in per-type arrays, or -1 for a type the tool
+// does not follow.
+func typeIndex(typeURL string) int {
+	switch typeURL {
+	case resourcev3.ClusterType:
+		return 0
+	case resourcev3.EndpointType:
+		return 1
+	case resourcev3.ListenerType:
+		return 2
+	case resourcev3.RouteType:
+		return 3
+	}
+	return -1
+}
+
 // versionEvent is when one stream first received a version of a type and when it ACKed it.
 type versionEvent struct {
 	version  string
@@ -15,21 +40,22 @@ type versionEvent struct {
 	acked    time.Time // zero until ACKed
 }
 
-// streamStats is what one stream saw. The runner reads it while the stream writes, hence
-// the lock; it is never held across a gRPC call.
+// streamStats is what one stream saw. The session reads it while the stream writes, hence
+// the lock; it is never held across a gRPC call. It is kept small: a session holds one
+// per stream, and a run may have 10,000.
 type streamStats struct {
 	nodeID string
 
 	mu        sync.Mutex
 	started   time.Time
-	firstFull time.Time       // zero until every type is ACKed at least once
-	ready     map[string]bool // type URL -> ACKed once, or nothing to subscribe to
-	events    map[string][]*versionEvent
+	firstFull time.Time      // zero until every type is ACKed at least once
+	ready     [numTypes]bool // ACKed once, or nothing to subscribe to
+	events    [numTypes][]versionEvent
 	err       error
 }
 
 func newStreamStats(nodeID string) *streamStats {
-	return &streamStats{nodeID: nodeID, ready: map[string]bool{}, events: map[string][]*versionEvent{}}
+	return &streamStats{nodeID: nodeID}
 }
 
 func (s *streamStats) start(now time.Time) {
@@ -44,63 +70,116 @@ func (s *streamStats) fail(err error) {
 	s.mu.Unlock()
 }
 
-// eventLocked finds the event of a version, creating it on first receipt.
-func (s *streamStats) eventLocked(typeURL, version string, now time.Time) *versionEvent {
-	for _, e := range s.events[typeURL] {
-		if e.version == version {
-			return e
+// eventLocked finds the event of a version, creating it on first receipt and forgetting
+// the oldest when more than keptVersions are held.
+func (s *streamStats) eventLocked(ti int, version string, now time.Time) *versionEvent {
+	es := s.events[ti]
+	for i := len(es) - 1; i >= 0; i-- {
+		if es[i].version == version {
+			return &es[i]
 		}
 	}
-	e := &versionEvent{version: version, received: now}
-	s.events[typeURL] = append(s.events[typeURL], e)
-	return e
+	if len(es) == keptVersions {
+		copy(es, es[1:])
+		es = es[:keptVersions-1]
+	} else if es == nil {
+		es = make([]versionEvent, 0, keptVersions)
+	}
+	es = append(es, versionEvent{version: version, received: now})
+	s.events[ti] = es
+	return &es[len(es)-1]
 }
 
 func (s *streamStats) received(typeURL, version string, now time.Time) {
+	ti := typeIndex(typeURL)
+	if ti < 0 {
+		return
+	}
 	s.mu.Lock()
-	s.eventLocked(typeURL, version, now)
+	s.eventLocked(ti, version, now)
 	s.mu.Unlock()
 }
 
 func (s *streamStats) acked(typeURL, version string, now time.Time) {
+	ti := typeIndex(typeURL)
+	if ti < 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.eventLocked(typeURL, version, now); e.acked.IsZero() {
+	if e := s.eventLocked(ti, version, now); e.acked.IsZero() {
 		e.acked = now
 	}
-	s.markReadyLocked(typeURL, now)
+	s.markReadyLocked(ti, now)
 }
 
 // nothingToSubscribe marks a dependent type ready when its parent references no names,
 // as Envoy's init manager does: a mesh of static clusters needs no EDS.
 func (s *streamStats) nothingToSubscribe(typeURL string, now time.Time) {
+	ti := typeIndex(typeURL)
+	if ti < 0 {
+		return
+	}
 	s.mu.Lock()
-	s.markReadyLocked(typeURL, now)
+	s.markReadyLocked(ti, now)
 	s.mu.Unlock()
 }
 
-func (s *streamStats) markReadyLocked(typeURL string, now time.Time) {
-	s.ready[typeURL] = true
+func (s *streamStats) markReadyLocked(ti int, now time.Time) {
+	s.ready[ti] = true
 	if !s.firstFull.IsZero() {
 		return
 	}
-	for _, t := range allTypes {
-		if !s.ready[t] {
+	for _, r := range s.ready {
+		if !r {
 			return
 		}
 	}
 	s.firstFull = now
 }
 
+// upState is the cheap poll of WaitUp: whether the stream has its first full config and
+// whether it has failed.
+func (s *streamStats) upState() (up, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.firstFull.IsZero(), s.err != nil
+}
+
+// lastAcked returns the newest version of a type ACKed at or before t, "" if none is
+// remembered.
+func (s *streamStats) lastAcked(ti int, t time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best versionEvent
+	for _, e := range s.events[ti] {
+		if !e.acked.IsZero() && !e.acked.After(t) && e.acked.After(best.acked) {
+			best = e
+		}
+	}
+	return best.version
+}
+
+// firstNewSince returns the first version of a type received at or after since that
+// differs from base, and whether the stream has failed.
+func (s *streamStats) firstNewSince(ti int, base string, since time.Time) (e versionEvent, ok, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events[ti] {
+		if e.version != base && !e.received.Before(since) {
+			return e, true, s.err != nil
+		}
+	}
+	return versionEvent{}, false, s.err != nil
+}
+
 // snapshot returns a copy safe to read without the lock.
 func (s *streamStats) snapshot() streamView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := streamView{nodeID: s.nodeID, started: s.started, firstFull: s.firstFull, err: s.err, events: map[string][]versionEvent{}}
-	for t, es := range s.events {
-		for _, e := range es {
-			v.events[t] = append(v.events[t], *e)
-		}
+	v := streamView{nodeID: s.nodeID, started: s.started, firstFull: s.firstFull, err: s.err}
+	for ti, es := range s.events {
+		v.events[ti] = append([]versionEvent(nil), es...)
 	}
 	return v
 }
@@ -111,50 +190,62 @@ type streamView struct {
 	started   time.Time
 	firstFull time.Time
 	err       error
-	events    map[string][]versionEvent
+	events    [numTypes][]versionEvent
 }
 
-// lastAcked returns the newest ACKed version of a type at or before t.
-func (v streamView) lastAcked(typeURL string, t time.Time) string {
-	var best versionEvent
-	for _, e := range v.events[typeURL] {
-		if !e.acked.IsZero() && !e.acked.After(t) && e.acked.After(best.acked) {
-			best = e
-		}
+// Counters is what the streams of a session received of one type, summed over streams.
+type Counters struct {
+	Responses int64 `json:"responses"`
+	Resources int64 `json:"resources"` // resources in those responses (delta: added or changed)
+	Bytes     int64 `json:"bytes"`     // encoded size of the responses
+}
+
+// Sub returns c - o: what was received between two readings.
+func (c Counters) Sub(o Counters) Counters {
+	return Counters{Responses: c.Responses - o.Responses, Resources: c.Resources - o.Resources, Bytes: c.Bytes - o.Bytes}
+}
+
+type typeCounter struct {
+	responses, resources, bytes atomic.Int64
+}
+
+// typeCounters counts responses, resources and bytes received per type across streams.
+type typeCounters struct {
+	byType [numTypes]typeCounter
+	other  typeCounter
+}
+
+func (c *typeCounters) add(typeURL string, resources, bytes int) {
+	tc := &c.other
+	if ti := typeIndex(typeURL); ti >= 0 {
+		tc = &c.byType[ti]
 	}
-	return best.version
+	tc.responses.Add(1)
+	tc.resources.Add(int64(resources))
+	tc.bytes.Add(int64(bytes))
 }
 
-// firstNewSince returns the first version received after since that differs from base.
-func (v streamView) firstNewSince(typeURL, base string, since time.Time) (versionEvent, bool) {
-	for _, e := range v.events[typeURL] {
-		if e.version != base && !e.received.Before(since) {
-			return e, true
-		}
+func (tc *typeCounter) load() Counters {
+	return Counters{Responses: tc.responses.Load(), Resources: tc.resources.Load(), Bytes: tc.bytes.Load()}
+}
+
+// counts returns the counters by short type name; "other" only when something unexpected
+// was received.
+func (c *typeCounters) counts() map[string]Counters {
+	out := make(map[string]Counters, numTypes+1)
+	for ti, t := range allTypes {
+		out[shortType(t)] = c.byType[ti].load()
 	}
-	return versionEvent{}, false
-}
-
-// byteCounters counts bytes received per type across all streams.
-type byteCounters struct {
-	cds, eds, lds, rds, other atomic.Int64
-}
-
-func (b *byteCounters) add(typeURL string, n int) {
-	switch typeURL {
-	case resourcev3.ClusterType:
-		b.cds.Add(int64(n))
-	case resourcev3.EndpointType:
-		b.eds.Add(int64(n))
-	case resourcev3.ListenerType:
-		b.lds.Add(int64(n))
-	case resourcev3.RouteType:
-		b.rds.Add(int64(n))
-	default:
-		b.other.Add(int64(n))
+	if o := c.other.load(); o.Responses > 0 {
+		out["other"] = o
 	}
+	return out
 }
 
-func (b *byteCounters) byType() map[string]int64 {
-	return map[string]int64{"cds": b.cds.Load(), "eds": b.eds.Load(), "lds": b.lds.Load(), "rds": b.rds.Load(), "other": b.other.Load()}
+func (c *typeCounters) bytesByType() map[string]int64 {
+	out := map[string]int64{"other": c.other.bytes.Load()}
+	for ti, t := range allTypes {
+		out[shortType(t)] = c.byType[ti].bytes.Load()
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func Write(dir string, s Spec) ([]string, error) {
 		for i := start; i < min(start+100, s.Services); i++ {
 			writeService(&b, s, i)
 		}
-		path := filepath.Join(dir, fmt.Sprintf("mesh-%05d.yaml", start/100))
+		path := File(dir, start)
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			return nil, fmt.Errorf("scenario: %w", err)
 		}
@@ -119,4 +119,134 @@ spec:
 func address(i, sub, e int, s Spec) string {
 	n := (i*s.Subsets+sub)*s.Endpoints + e
 	return fmt.Sprintf("10.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)
+}
+
+// File is the path of the file Write puts service i in.
+func File(dir string, service int) string {
+	return filepath.Join(dir, fmt.Sprintf("mesh-%05d.yaml", service/100))
+}
+
+// SetWeights rewrites the file holding service so that its VirtualService's weighted
+// route sends weights[k] percent to subset v(k+1); nothing else in the file changes, so
+// only routes change. The weights must be one per subset, at least 0, summing to 100.
+// The file is replaced atomically: a watcher never reads half of it.
+func SetWeights(dir string, s Spec, service int, weights []int) error {
+	if err := checkService(s, service); err != nil {
+		return err
+	}
+	if len(weights) != s.Subsets {
+		return fmt.Errorf("scenario: %d weights for %d subsets", len(weights), s.Subsets)
+	}
+	sum := 0
+	for _, w := range weights {
+		if w < 0 {
+			return fmt.Errorf("scenario: negative weight in %v", weights)
+		}
+		sum += w
+	}
+	if sum != 100 {
+		return fmt.Errorf("scenario: weights %v sum to %d, not 100", weights, sum)
+	}
+	name := Name(service)
+	return rewrite(File(dir, service), func(text string) (string, error) {
+		for sub, w := range weights {
+			prefix := fmt.Sprintf("    - {destination: {host: %s, subset: v%d}, weight: ", name, sub+1)
+			var err error
+			if text, err = replaceLineAfter(text, prefix, fmt.Sprintf("%d}", w)); err != nil {
+				return "", err
+			}
+		}
+		return text, nil
+	})
+}
+
+// ShiftEndpoint moves one endpoint of service to a new address: endpoint seq modulo the
+// service's endpoints (subsets × endpoints per subset), to an address of 11.0.0.0/8
+// derived from seq and service, which no other call with a different seq or service
+// gives while seq*Services+service < 2^24. Only the EndpointSlice changes, so only
+// endpoints change: no cluster, route or listener. The file is replaced atomically.
+func ShiftEndpoint(dir string, s Spec, service int, seq int) error {
+	if err := checkService(s, service); err != nil {
+		return err
+	}
+	if seq < 0 {
+		return fmt.Errorf("scenario: negative seq %d", seq)
+	}
+	k := seq % (s.Subsets * s.Endpoints)
+	sub, e := k/s.Endpoints, k%s.Endpoints
+	n := (seq*s.Services + service) & (1<<24 - 1)
+	addr := fmt.Sprintf("11.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)
+	pod := fmt.Sprintf("%s-v%d-%d", Name(service), sub+1, e)
+	return rewrite(File(dir, service), func(text string) (string, error) {
+		// An endpoint is two lines: its addresses, then the targetRef naming its pod.
+		ref := fmt.Sprintf("\n  targetRef: {kind: Pod, name: %s}\n", pod)
+		i := strings.Index(text, ref)
+		if i < 0 {
+			return "", fmt.Errorf("scenario: no endpoint of pod %s in %s", pod, File(dir, service))
+		}
+		start := strings.LastIndexByte(text[:i], '\n') + 1
+		const prefix = "- addresses: ["
+		if !strings.HasPrefix(text[start:i], prefix) {
+			return "", fmt.Errorf("scenario: endpoint of pod %s has no addresses line", pod)
+		}
+		return text[:start] + prefix + addr + "]" + text[i:], nil
+	})
+}
+
+func checkService(s Spec, service int) error {
+	if s.Subsets < 1 || s.Endpoints < 1 || s.Services < 1 {
+		return fmt.Errorf("scenario: services, subsets and endpoints must be at least 1: %+v", s)
+	}
+	if service < 0 || service >= s.Services {
+		return fmt.Errorf("scenario: service %d out of range [0, %d)", service, s.Services)
+	}
+	return nil
+}
+
+// replaceLineAfter replaces the rest of the one line starting with prefix.
+func replaceLineAfter(text, prefix, rest string) (string, error) {
+	i := strings.Index(text, "\n"+prefix)
+	if i < 0 || strings.Contains(text[i+1+len(prefix):], "\n"+prefix) {
+		return "", fmt.Errorf("scenario: want exactly one line starting with %q", prefix)
+	}
+	i += 1 + len(prefix)
+	end := strings.IndexByte(text[i:], '\n')
+	if end < 0 {
+		end = len(text) - i
+	}
+	return text[:i] + rest + text[i+end:], nil
+}
+
+// rewrite replaces path by edit(its content), atomically: the new content is written to
+// a hidden temporary file in the same directory, which file watchers ignore, then renamed
+// over path.
+func rewrite(path string, edit func(string) (string, error)) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("scenario: %w", err)
+	}
+	text, err := edit(string(b))
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("scenario: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("scenario: %w", err)
+	}
+	return nil
 }
