@@ -44,7 +44,7 @@ type classEntry struct {
 	// the endpoints that changed; changes caches those lists by old version, for the
 	// current version (every stream of the class usually holds the same old version).
 	recent  []versioned
-	changes map[string][]*anypb.Any
+	changes map[string]*wireBlob
 }
 
 // keptEndpointVersions is how many EDS versions a class remembers for incremental pushes.
@@ -59,12 +59,12 @@ func (e *classEntry) remember(v versioned) {
 	if len(e.recent) > keptEndpointVersions {
 		e.recent = e.recent[1:]
 	}
-	e.changes = map[string][]*anypb.Any{}
+	e.changes = map[string]*wireBlob{}
 }
 
 // changedSince returns the current EDS resources that differ from version old, if that
 // version is still remembered.
-func (e *classEntry) changedSince(cur versioned, old string) ([]*anypb.Any, bool) {
+func (e *classEntry) changedSince(cur versioned, old string) (*wireBlob, bool) {
 	if list, ok := e.changes[old]; ok {
 		return list, true
 	}
@@ -79,8 +79,8 @@ func (e *classEntry) changedSince(cur versioned, old string) ([]*anypb.Any, bool
 				list = append(list, it.any)
 			}
 		}
-		e.changes[old] = list
-		return list, true
+		e.changes[old] = newWireBlob(list)
+		return e.changes[old], true
 	}
 	return nil, false
 }
@@ -286,12 +286,12 @@ func (c *sharedCache) respondSotw(e *classEntry, v versioned, w *watch) cachev3.
 	}
 	resp := &sotwResponse{req: req, version: v.version}
 	if w.sub.IsWildcard() || subscribesAll(v, w.sub) {
-		resp.resources, resp.returned = v.all, v.sotwReturned
+		resp.wire, resp.returned = v.wire, v.sotwReturned
 		// Endpoints need not be sent whole: a stream that holds a remembered version gets
 		// only the assignments that changed since.
 		if req.GetTypeUrl() == resourcev3.EndpointType && sameMap(w.sub.ReturnedResources(), e.recentReturned(held)) {
 			if changed, ok := e.changedSince(v, held); ok {
-				resp.resources = changed
+				resp.wire = changed
 			}
 		}
 		return resp
@@ -411,10 +411,13 @@ func sameMap(a, b map[string]string) bool {
 	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
-// sotwResponse is one stream's state-of-the-world response; its resources are shared.
+// sotwResponse is one stream's state-of-the-world response. Its resources are either the
+// encoded bytes shared by every stream (wire) or, for a stream that subscribes to only
+// some names, a list of shared Anys.
 type sotwResponse struct {
 	req       *cachev3.Request
 	version   string
+	wire      *wireBlob
 	resources []*anypb.Any
 	returned  map[string]string
 }
@@ -423,7 +426,12 @@ var _ cachev3.Response = (*sotwResponse)(nil)
 
 func (r *sotwResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
 	// A new message per stream: the server writes the stream's nonce into it.
-	return &discoveryv3.DiscoveryResponse{VersionInfo: r.version, Resources: r.resources, TypeUrl: r.req.GetTypeUrl()}, nil
+	out := &discoveryv3.DiscoveryResponse{VersionInfo: r.version, Resources: r.resources, TypeUrl: r.req.GetTypeUrl()}
+	if r.wire != nil {
+		// The resources travel as already-encoded field bytes, shared by every stream.
+		out.ProtoReflect().SetUnknown(r.wire.bytes())
+	}
+	return out, nil
 }
 func (r *sotwResponse) GetRequest() *discoveryv3.DiscoveryRequest { return r.req }
 func (r *sotwResponse) GetVersion() (string, error)               { return r.version, nil }

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -24,15 +26,29 @@ func sotwReq(id, typeURL, version string, names ...string) *cachev3.Request {
 	return &cachev3.Request{Node: testNode(id), TypeUrl: typeURL, VersionInfo: version, ResourceNames: names}
 }
 
+// decoded is a response as the proxy reads it: shared encoded resources become Resources.
+func decoded(t *testing.T, r cachev3.Response) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	out, err := r.GetDiscoveryResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newInternCodec().Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &discoveryv3.DiscoveryResponse{}
+	if err := proto.Unmarshal(b.Materialize(), got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 func receive(t *testing.T, ch chan cachev3.Response) *discoveryv3.DiscoveryResponse {
 	t.Helper()
 	select {
 	case r := <-ch:
-		out, err := r.GetDiscoveryResponse()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return decoded(t, r)
 	case <-time.After(2 * time.Second):
 		t.Fatal("no response")
 		return nil
@@ -48,37 +64,41 @@ func noResponse(t *testing.T, ch chan cachev3.Response) {
 	}
 }
 
-// Every stream of a class is sent the very same marshaled bytes: nothing is marshaled per
-// stream.
-func TestStreamsShareMarshaledResources(t *testing.T) {
+// Every stream of a class is sent the very same encoded bytes: nothing is marshaled or
+// copied per stream.
+func TestStreamsShareEncodedResources(t *testing.T) {
 	c := newSharedCache(newRegistry())
 	key := ClassOf(testNode("a")).Key()
 	c.set(key, testState(t, 90, 10))
 
-	var got [][]*discoveryv3.DiscoveryResponse
-	for _, id := range []string{"a", "b"} {
-		var per []*discoveryv3.DiscoveryResponse
-		for _, typ := range []string{resourcev3.ClusterType, resourcev3.RouteType} {
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.RouteType} {
+		var shared [][]byte
+		var msgs []*discoveryv3.DiscoveryResponse
+		for _, id := range []string{"a", "b"} {
 			ch := make(chan cachev3.Response, 1)
 			if _, err := c.CreateWatch(sotwReq(id, typ, ""), stream.NewSotwSubscription(nil, true), ch); err != nil {
 				t.Fatal(err)
 			}
-			per = append(per, receive(t, ch))
+			r := <-ch
+			out, _ := r.GetDiscoveryResponse()
+			wire, err := newInternCodec().Marshal(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(wire) != 2 {
+				t.Fatalf("%s: response encoded as %d buffers, want a header and the shared resources", typ, len(wire))
+			}
+			shared = append(shared, wire[1].ReadOnlyData())
+			msgs = append(msgs, out)
+			if got := decoded(t, r); len(got.Resources) == 0 || got.VersionInfo == "" || got.TypeUrl != typ {
+				t.Fatalf("%s: decodes to %d resources, version %q, type %q", typ, len(got.Resources), got.VersionInfo, got.TypeUrl)
+			}
 		}
-		got = append(got, per)
-	}
-	for i := range got[0] {
-		a, b := got[0][i], got[1][i]
-		if a == b {
+		if msgs[0] == msgs[1] {
 			t.Fatal("two streams share one response message; each needs its own for its nonce")
 		}
-		if len(a.Resources) == 0 || len(a.Resources) != len(b.Resources) {
-			t.Fatalf("%s: %d vs %d resources", a.TypeUrl, len(a.Resources), len(b.Resources))
-		}
-		for j := range a.Resources {
-			if a.Resources[j] != b.Resources[j] {
-				t.Fatalf("%s resource %d marshaled separately per stream", a.TypeUrl, j)
-			}
+		if &shared[0][0] != &shared[1][0] {
+			t.Fatalf("%s: resources encoded separately per stream", typ)
 		}
 	}
 }
@@ -203,7 +223,7 @@ func TestSotwEndpointsAreIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-ch
-	if out, _ := r.GetDiscoveryResponse(); len(out.Resources) != 2 {
+	if out := decoded(t, r); len(out.Resources) != 2 {
 		t.Fatalf("first EDS response has %d assignments, want 2", len(out.Resources))
 	}
 	sub.SetReturnedResources(r.GetReturnedResources())

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -82,6 +84,7 @@ type versioned struct {
 	items   map[string]*item
 	names   []string     // sorted
 	all     []*anypb.Any // every resource, in name order
+	wire    *wireBlob    // all, encoded once for every stream
 	// sotwReturned and deltaReturned are what a stream holds after receiving all of this
 	// version (name -> type version, name -> resource hash); shared, never modified.
 	sotwReturned  map[string]string
@@ -139,6 +142,7 @@ func fromItems(items []*item) (versioned, error) {
 		v.all = append(v.all, it.any)
 	}
 	v.version = hex.EncodeToString(h.Sum(nil))[:16]
+	v.wire = newWireBlob(v.all)
 	v.sotwReturned = make(map[string]string, len(sorted))
 	v.deltaReturned = make(map[string]string, len(sorted))
 	for _, name := range v.names {
@@ -195,4 +199,40 @@ func merge(a, b versioned) (versioned, error) {
 		items = append(items, it)
 	}
 	return fromItems(items)
+}
+
+// wireBlob is a list of resources encoded once, lazily, as the `resources` field of a
+// DiscoveryResponse. A response carrying it as raw field bytes (see sotwResponse) costs
+// each stream a few header bytes: gRPC writes the shared bytes without copying them into
+// a per-stream buffer (internCodec.Marshal).
+type wireBlob struct {
+	once sync.Once
+	anys []*anypb.Any
+	b    []byte
+}
+
+func newWireBlob(anys []*anypb.Any) *wireBlob { return &wireBlob{anys: anys} }
+
+// resourcesField is DiscoveryResponse.resources' field number.
+const resourcesField = 2
+
+func (w *wireBlob) bytes() []byte {
+	w.once.Do(func() {
+		opts := proto.MarshalOptions{Deterministic: true}
+		size := 0
+		for _, a := range w.anys {
+			size += proto.Size(a) + 8
+		}
+		b := make([]byte, 0, size)
+		for _, a := range w.anys {
+			enc, err := opts.Marshal(a)
+			if err != nil { // an Any of bytes we built ourselves cannot fail to encode
+				panic(fmt.Sprintf("encode resource: %v", err))
+			}
+			b = protowire.AppendTag(b, resourcesField, protowire.BytesType)
+			b = protowire.AppendBytes(b, enc)
+		}
+		w.b = b
+	})
+	return w.b
 }
