@@ -101,7 +101,6 @@ func FuzzParse(f *testing.F) {
 		res := parseFile("fuzz.yaml", data)
 		var mem memory
 		objs, _ := mem.assemble([]readFile{{rel: "fuzz.yaml", res: res}, {rel: "fuzz2.yaml", res: res}})
-		snap := build(objs)
-		snapshotHash(snap)
+		_ = build(objs)
 	})
 }

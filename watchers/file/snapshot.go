@@ -2,13 +2,7 @@ package file
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
-	"hash"
 	"slices"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-mesh/weir/model"
 )
@@ -110,31 +104,4 @@ func sortDiagnostics(ds []model.Diagnostic) []model.Diagnostic {
 			cmp.Compare(a.Field, b.Field), cmp.Compare(a.Severity, b.Severity), cmp.Compare(a.Message, b.Message))
 	})
 	return slices.Compact(ds)
-}
-
-// snapshotHash fingerprints everything a snapshot says, so that a reread that changes
-// nothing (a touched file, an editor's rename dance) publishes nothing.
-func snapshotHash(s *model.Snapshot) [sha256.Size]byte {
-	h := sha256.New()
-	enc := json.NewEncoder(h) // sorts map keys: deterministic
-	_ = enc.Encode(s.Services)
-	_ = enc.Encode(s.Endpoints)
-	_ = enc.Encode(s.Diagnostics)
-	for _, vs := range s.VirtualServices {
-		_ = enc.Encode(vs.Source)
-		writeProto(h, vs.Spec)
-	}
-	for _, dr := range s.DestinationRules {
-		_ = enc.Encode(dr.Source)
-		writeProto(h, dr.Spec)
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
-}
-
-func writeProto(h hash.Hash, m proto.Message) {
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	_ = binary.Write(h, binary.BigEndian, uint64(len(b)))
-	h.Write(b)
 }

@@ -26,6 +26,11 @@ type source struct {
 	dir   string
 	cache map[string]cachedFile // by path relative to dir
 	mem   memory
+	// inputs identifies what the last read was built from: every file's path and content
+	// hash, and the directories that could not be read. Equal inputs give an equal
+	// snapshot, so comparing inputs is how a reread that changed nothing is recognized,
+	// without hashing the whole snapshot.
+	inputs [sha256.Size]byte
 	// onDirs, if set, sees the directories of each walk before any file is read: the
 	// watcher watches them first, so that a write during the read is never missed.
 	onDirs func(dirs []string)
@@ -67,10 +72,28 @@ func (s *source) read() (*model.Snapshot, error) {
 			"cannot be read: %v; its files keep their last good objects", dir.err))
 	}
 	s.cache = cache
+	s.inputs = inputsKey(cache, l.unreadable)
 	objs, d := s.mem.assemble(s.sortedFiles())
 	snap := build(objs)
 	snap.Diagnostics = sortDiagnostics(slices.Concat(diags, d, snap.Diagnostics))
 	return snap, nil
+}
+
+func inputsKey(files map[string]cachedFile, unreadable []dirError) [sha256.Size]byte {
+	h := sha256.New()
+	for _, rel := range sortedKeys(files) {
+		f := files[rel]
+		if r := f.res; r != nil && len(r.objects) == 0 && len(r.unreadable) == 0 && len(r.diags) == 0 {
+			continue // contributes nothing (say, only comments): its edits change nothing
+		}
+		fmt.Fprintf(h, "%s\x00%x\x00", rel, f.sum[:])
+	}
+	for _, d := range unreadable {
+		fmt.Fprintf(h, "unreadable\x00%s\x00%v\x00", d.rel, d.err)
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
 }
 
 // readFile reads and parses one file, or reuses the last parse when its bytes are the

@@ -171,7 +171,7 @@ func (w *Watcher) reload(publish func(*model.Snapshot)) error {
 		w.metrics.reloads.WithLabelValues(reloadFailed).Inc()
 		return err
 	}
-	sum := snapshotHash(snap)
+	sum := w.src.inputs
 	if w.published && sum == w.last {
 		w.metrics.reloads.WithLabelValues(reloadUnchanged).Inc()
 		w.log.Debug("config dir reread; nothing changed", zap.String("dir", w.dir))
