@@ -92,7 +92,9 @@ func (c *callbacks) request(id int64, node *corev3.Node, delta bool, typeURL, no
 
 func (c *callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	size := proto.Size(resp)
-	c.s.budget.acquire(id, int64(size))
+	// Shared encoded resources are written uncopied (internCodec): only the rest pins
+	// memory per stream, so only the rest is counted against the budget.
+	c.s.budget.acquire(id, int64(size-len(resp.ProtoReflect().GetUnknown())))
 	c.s.reg.sent(id, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce())
 	c.s.metrics.pushes.WithLabelValues(shortType(resp.GetTypeUrl())).Inc()
 	c.s.metrics.sentBytes.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(size))

@@ -31,6 +31,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "console or json")
 	stageTimeout := fs.Duration("stage-timeout", 5*time.Second, "longest wait for proxies to ACK one make-before-break stage")
+	sendBudget := fs.Int("send-budget-mib", 64, "MiB of responses sent and not yet ACKed, across all proxies (0: unbounded); bounds memory when many proxies connect at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func serve(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout})
+	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout, SendBudget: budgetBytes(*sendBudget)})
 	pipe := pipeline.New(log.Named("pipeline"), srv, reg)
 	srv.OnClass(pipe.AddClass)
 	srv.OnClassGone(pipe.RemoveClass)
@@ -91,6 +92,15 @@ func serve(args []string) error {
 	_ = adminSrv.Shutdown(shutdownCtx)
 	log.Info("weir stopped")
 	return err
+}
+
+// budgetBytes turns the flag's MiB into xds.Options.SendBudget, where negative means
+// unbounded.
+func budgetBytes(mib int) int64 {
+	if mib <= 0 {
+		return -1
+	}
+	return int64(mib) << 20
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
