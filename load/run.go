@@ -123,7 +123,7 @@ func dial(cfg Config) ([]*grpc.ClientConn, error) {
 		c, err := grpc.NewClient(cfg.Target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// A large mesh's RDS exceeds gRPC's 4 MiB default, and Envoy has no such limit.
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.ForceCodecV2(newLightCodec())))
 		if err != nil {
 			closeAll(conns)
 			return nil, fmt.Errorf("dial %s: %w", cfg.Target, err)

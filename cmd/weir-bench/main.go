@@ -75,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.spec.Services, "services", 100, "services in the generated mesh")
 	fs.IntVar(&o.spec.Subsets, "subsets", 2, "subsets per service (at least 2 for weight changes)")
 	fs.IntVar(&o.spec.Endpoints, "endpoints", 3, "endpoints per subset")
+	fs.IntVar(&o.spec.PerFile, "per-file", 1, "services per YAML file (an edit rewrites one file; weir re-parses only changed files)")
 	fs.IntVar(&o.classes, "classes", 4, "proxy classes: stream i gets outbound_port 20000+i%classes")
 	fs.IntVar(&o.streamsPerConn, "streams-per-conn", 1, "ADS streams per gRPC connection (1: one connection per stream, like real Envoys)")
 	fs.BoolVar(&o.delta, "delta", false, "incremental xDS instead of state of the world")
@@ -156,7 +157,7 @@ func parseInts(s string) ([]int, error) {
 
 func (o *options) settings() Settings {
 	s := Settings{Label: o.label, Streams: o.ns, Services: o.spec.Services, Subsets: o.spec.Subsets, Endpoints: o.spec.Endpoints,
-		Classes: o.classes, StreamsPerConn: o.streamsPerConn, Ramp: o.ramp, Settle: o.settle.Seconds(), Steady: o.steady.Seconds(),
+		PerFile: o.spec.PerFile, Classes: o.classes, StreamsPerConn: o.streamsPerConn, Ramp: o.ramp, Settle: o.settle.Seconds(), Steady: o.steady.Seconds(),
 		Changes: o.changes, ChangePause: o.changePause.Seconds(), ChangeTimeout: o.changeTimeout.Seconds(),
 		Churn: o.churn.Seconds(), ChurnRate: o.churnRate, ChurnDrain: o.churnDrain.Seconds(), Timeout: o.timeout.Seconds()}
 	for _, c := range o.servers {
@@ -223,7 +224,7 @@ func newLogger(verbose bool, w io.Writer) *zap.Logger {
 // failure is the record's Error.
 func runOne(ctx context.Context, log *zap.Logger, o *options, srv serverCmd, n int, progress io.Writer) *Run {
 	r := &Run{Label: o.label, Server: srv.name, N: n, Services: o.spec.Services, Subsets: o.spec.Subsets, Endpoints: o.spec.Endpoints,
-		Classes: o.classes, StreamsPerConn: o.streamsPerConn, Started: time.Now().UTC()}
+		PerFile: o.spec.PerFile, Classes: o.classes, StreamsPerConn: o.streamsPerConn, Started: time.Now().UTC()}
 	start := time.Now()
 	defer func() { r.Seconds = time.Since(start).Seconds() }()
 	fail := func(err error) *Run {

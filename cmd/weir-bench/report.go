@@ -34,6 +34,7 @@ type Settings struct {
 	Services       int      `json:"services"`
 	Subsets        int      `json:"subsets"`
 	Endpoints      int      `json:"endpoints"`
+	PerFile        int      `json:"services_per_file"`
 	Classes        int      `json:"classes"`
 	StreamsPerConn int      `json:"streams_per_conn"`
 	Ramp           float64  `json:"ramp_streams_per_second"`
@@ -57,6 +58,7 @@ type Run struct {
 	Services       int       `json:"services"`
 	Subsets        int       `json:"subsets"`
 	Endpoints      int       `json:"endpoints"`
+	PerFile        int       `json:"services_per_file"`
 	Classes        int       `json:"classes"`
 	StreamsPerConn int       `json:"streams_per_conn"`
 	Started        time.Time `json:"started"`

@@ -16,9 +16,20 @@ type Spec struct {
 	Subsets   int // subsets per service (v1, v2, ...), at least 1
 	Endpoints int // endpoints per subset
 	Namespace string
+	// PerFile is how many services share one file (default 100). Editing a service
+	// rewrites its file, and weir re-parses only changed files, so one service per file
+	// is what editing one object of a GitOps repository costs.
+	PerFile int
 }
 
-// Write writes the mesh into dir, one file per 100 services, and returns the files.
+func (s Spec) perFile() int {
+	if s.PerFile < 1 {
+		return 100
+	}
+	return s.PerFile
+}
+
+// Write writes the mesh into dir, one file per Spec.PerFile services, and returns the files.
 func Write(dir string, s Spec) ([]string, error) {
 	if s.Subsets < 1 || s.Endpoints < 1 || s.Services < 1 {
 		return nil, fmt.Errorf("scenario: services, subsets and endpoints must be at least 1: %+v", s)
@@ -27,12 +38,12 @@ func Write(dir string, s Spec) ([]string, error) {
 		s.Namespace = "default"
 	}
 	var files []string
-	for start := 0; start < s.Services; start += 100 {
+	for start := 0; start < s.Services; start += s.perFile() {
 		var b strings.Builder
-		for i := start; i < min(start+100, s.Services); i++ {
+		for i := start; i < min(start+s.perFile(), s.Services); i++ {
 			writeService(&b, s, i)
 		}
-		path := File(dir, start)
+		path := File(dir, s, start)
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 			return nil, fmt.Errorf("scenario: %w", err)
 		}
@@ -122,8 +133,8 @@ func address(i, sub, e int, s Spec) string {
 }
 
 // File is the path of the file Write puts service i in.
-func File(dir string, service int) string {
-	return filepath.Join(dir, fmt.Sprintf("mesh-%05d.yaml", service/100))
+func File(dir string, s Spec, service int) string {
+	return filepath.Join(dir, fmt.Sprintf("mesh-%05d.yaml", service/s.perFile()))
 }
 
 // SetWeights rewrites the file holding service so that its VirtualService's weighted
@@ -148,7 +159,7 @@ func SetWeights(dir string, s Spec, service int, weights []int) error {
 		return fmt.Errorf("scenario: weights %v sum to %d, not 100", weights, sum)
 	}
 	name := Name(service)
-	return rewrite(File(dir, service), func(text string) (string, error) {
+	return rewrite(File(dir, s, service), func(text string) (string, error) {
 		for sub, w := range weights {
 			prefix := fmt.Sprintf("    - {destination: {host: %s, subset: v%d}, weight: ", name, sub+1)
 			var err error
@@ -177,12 +188,12 @@ func ShiftEndpoint(dir string, s Spec, service int, seq int) error {
 	n := (seq*s.Services + service) & (1<<24 - 1)
 	addr := fmt.Sprintf("11.%d.%d.%d", (n>>16)&255, (n>>8)&255, n&255)
 	pod := fmt.Sprintf("%s-v%d-%d", Name(service), sub+1, e)
-	return rewrite(File(dir, service), func(text string) (string, error) {
+	return rewrite(File(dir, s, service), func(text string) (string, error) {
 		// An endpoint is two lines: its addresses, then the targetRef naming its pod.
 		ref := fmt.Sprintf("\n  targetRef: {kind: Pod, name: %s}\n", pod)
 		i := strings.Index(text, ref)
 		if i < 0 {
-			return "", fmt.Errorf("scenario: no endpoint of pod %s in %s", pod, File(dir, service))
+			return "", fmt.Errorf("scenario: no endpoint of pod %s in %s", pod, File(dir, s, service))
 		}
 		start := strings.LastIndexByte(text[:i], '\n') + 1
 		const prefix = "- addresses: ["

@@ -123,7 +123,7 @@ func TestSetWeightsChangesOnlyThatService(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := loadClean(t, dir)
-	first, err := os.ReadFile(File(dir, 0))
+	first, err := os.ReadFile(File(dir, s, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSetWeightsChangesOnlyThatService(t *testing.T) {
 	if !reflect.DeepEqual(before.Services, after.Services) || !reflect.DeepEqual(before.Endpoints, after.Endpoints) {
 		t.Error("services or endpoints changed")
 	}
-	if now, _ := os.ReadFile(File(dir, 0)); string(now) != string(first) {
+	if now, _ := os.ReadFile(File(dir, s, 0)); string(now) != string(first) {
 		t.Error("the file of services 0-99 changed")
 	}
 	// Only the six weight lines differ from what Write gives.
@@ -154,8 +154,8 @@ func TestSetWeightsChangesOnlyThatService(t *testing.T) {
 	if _, err := Write(fresh, s); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := os.ReadFile(File(fresh, 120))
-	b, _ := os.ReadFile(File(dir, 120))
+	a, _ := os.ReadFile(File(fresh, s, 120))
+	b, _ := os.ReadFile(File(dir, s, 120))
 	al, bl := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
 	if len(al) != len(bl) {
 		t.Fatalf("lines = %d, want %d", len(bl), len(al))
