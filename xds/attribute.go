@@ -48,24 +48,24 @@ func (h *history) attribute(typeURL, version, errMsg string) []string {
 	var prev map[string]types.Resource
 	for i := idx - 1; i >= 0; i-- {
 		if v := h.entries[i].state[typeURL]; v.version != version {
-			prev = v.byName
+			prev = v.decoded()
 			break
 		}
 	}
 	var keys []string
-	for name := range cur.state[typeURL].byName {
+	for _, name := range cur.state[typeURL].names {
 		if strings.Contains(errMsg, name) {
 			keys = append(keys, name)
 		}
 	}
 	if len(keys) == 0 {
-		keys = changedKeys(cur.state[typeURL].byName, prev)
+		keys = changedKeys(cur.state[typeURL].decoded(), prev)
 	}
 	if out := originsOf(cur.origins, keys); len(out) > 0 {
 		return out
 	}
 	// Nothing finer is known: every source of every resource of the rejected type.
-	return originsOf(cur.origins, sortedNames(cur.state[typeURL].byName))
+	return originsOf(cur.origins, cur.state[typeURL].names)
 }
 
 // changedKeys lists resources that are new or differ from prev; for route configurations it
@@ -107,15 +107,6 @@ func originsOf(origins map[string][]string, keys []string) []string {
 				out = append(out, o)
 			}
 		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedNames(m map[string]types.Resource) []string {
-	out := make([]string, 0, len(m))
-	for name := range m {
-		out = append(out, name)
 	}
 	sort.Strings(out)
 	return out

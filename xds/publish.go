@@ -48,11 +48,11 @@ func newPublisher(s *Server) *publisher {
 
 // set records the config a class should serve and wakes its goroutine.
 func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
-	st, err := buildState(res)
-	if err != nil {
+	if err := res.consistent(); err != nil {
 		return fmt.Errorf("class %s: %w", key, err)
 	}
-	if err := st.consistent(); err != nil {
+	st, err := buildState(res)
+	if err != nil {
 		return fmt.Errorf("class %s: %w", key, err)
 	}
 	p.mu.Lock()
@@ -200,8 +200,9 @@ func (p *publisher) served(key string) map[string][]types.Resource {
 	cp.mu.Unlock()
 	out := map[string][]types.Resource{}
 	for t, v := range st {
-		for _, name := range sortedNames(v.byName) {
-			out[t] = append(out[t], v.byName[name])
+		decoded := v.decoded()
+		for _, name := range v.names {
+			out[t] = append(out[t], decoded[name])
 		}
 	}
 	return out

@@ -69,7 +69,7 @@ func (r *Resources) byType(typeURL string) []types.Resource {
 // item is one resource of one version, marshaled once and shared, bytes and all, by every
 // stream that is sent it.
 type item struct {
-	res  types.Resource
+	name string
 	any  *anypb.Any
 	hash string // content hash: the resource's version in delta xDS
 }
@@ -80,7 +80,6 @@ type item struct {
 // stream receives everything (the usual case), no allocation beyond the response itself.
 type versioned struct {
 	version string
-	byName  map[string]types.Resource
 	items   map[string]*item
 	names   []string     // sorted
 	all     []*anypb.Any // every resource, in name order
@@ -106,7 +105,7 @@ func newVersioned(resources []types.Resource) (versioned, error) {
 		h := fnv.New64a()
 		h.Write(b)
 		items = append(items, &item{
-			res:  r,
+			name: cachev3.GetResourceName(r),
 			any:  &anypb.Any{TypeUrl: typePrefix + string(proto.MessageName(r)), Value: b},
 			hash: hex.EncodeToString(h.Sum(nil)),
 		})
@@ -122,22 +121,21 @@ const typePrefix = "type.googleapis.com/"
 func fromItems(items []*item) (versioned, error) {
 	sorted := append([]*item(nil), items...)
 	sort.Slice(sorted, func(i, j int) bool {
-		return cachev3.GetResourceName(sorted[i].res) < cachev3.GetResourceName(sorted[j].res)
+		return sorted[i].name < sorted[j].name
 	})
 	v := versioned{
-		byName: make(map[string]types.Resource, len(sorted)),
-		items:  make(map[string]*item, len(sorted)),
-		names:  make([]string, 0, len(sorted)),
-		all:    make([]*anypb.Any, 0, len(sorted)),
+		items: make(map[string]*item, len(sorted)),
+		names: make([]string, 0, len(sorted)),
+		all:   make([]*anypb.Any, 0, len(sorted)),
 	}
 	h := fnv.New128a()
 	for _, it := range sorted {
-		name := cachev3.GetResourceName(it.res)
+		name := it.name
 		if _, dup := v.items[name]; dup {
 			return versioned{}, fmt.Errorf("duplicate resource name %q", name)
 		}
 		fmt.Fprintf(h, "%s\x00%s\x00", name, it.hash)
-		v.byName[name], v.items[name] = it.res, it
+		v.items[name] = it
 		v.names = append(v.names, name)
 		v.all = append(v.all, it.any)
 	}
@@ -168,17 +166,27 @@ func buildState(r *Resources) (classState, error) {
 	return st, nil
 }
 
+// decoded returns the resources of this version by name, decoded from their bytes: a
+// version keeps only bytes, since every proxy is sent those and decoded protos would
+// double a class's memory for the rare reader (NACK attribution, /debug/config).
+func (v versioned) decoded() map[string]types.Resource {
+	out := make(map[string]types.Resource, len(v.items))
+	for name, it := range v.items {
+		m, err := it.any.UnmarshalNew()
+		if err != nil { // bytes we marshaled ourselves
+			panic(fmt.Sprintf("decode %s: %v", name, err))
+		}
+		out[name] = m.(types.Resource)
+	}
+	return out
+}
+
 // consistent checks that every EDS and RDS resource the clusters and listeners reference
 // is present.
-func (st classState) consistent() error {
+func (r *Resources) consistent() error {
 	snap := &cachev3.Snapshot{}
 	for _, t := range orderedTypes {
-		v := st[t]
-		items := make([]types.Resource, 0, len(v.byName))
-		for _, r := range v.byName {
-			items = append(items, r)
-		}
-		snap.Resources[cachev3.GetResponseType(t)] = cachev3.NewResources(v.version, items)
+		snap.Resources[cachev3.GetResponseType(t)] = cachev3.NewResources("", r.byType(t))
 	}
 	if err := snap.Consistent(); err != nil {
 		return fmt.Errorf("inconsistent snapshot: %w", err)
