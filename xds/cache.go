@@ -184,8 +184,11 @@ func (c *sharedCache) has(key string) bool {
 func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
 	// Keep the request without its resource names (the subscription has them): a sidecar's
 	// EDS request names every cluster of the mesh, and a watch lives as long as the stream.
-	kept := &cachev3.Request{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), VersionInfo: req.GetVersionInfo(),
-		ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
+	kept := req
+	if len(req.GetResourceNames()) > 0 {
+		kept = &cachev3.Request{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), VersionInfo: req.GetVersionInfo(),
+			ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
+	}
 	w := &watch{node: req.GetNode().GetId(), sotw: kept, sub: sub, out: out, done: make(chan struct{})}
 	return c.open(ClassOf(req.GetNode()).Key(), w), nil
 }

@@ -151,7 +151,8 @@ func (s *Server) Classes() map[string]model.ProxyClass { return s.reg.classes() 
 // Serve serves ADS on lis until the server's context ends.
 func (s *Server) Serve(lis net.Listener) error {
 	ctx := s.ctx
-	xs := serverv3.NewServer(ctx, s.cache, &callbacks{s: s}, sotw.WithOrderedADS(), sotw.WithLogger(zapAdapter{s.log.Named("ads")}))
+	cb := &callbacks{s: s}
+	xs := &adsServer{Server: serverv3.NewServer(ctx, s.cache, cb, sotw.WithLogger(zapAdapter{s.log.Named("ads")})), s: s, cb: cb}
 	g := grpc.NewServer(
 		grpc.ForceServerCodecV2(newInternCodec()),
 		grpc.MaxConcurrentStreams(1<<20),
