@@ -147,6 +147,23 @@ def mib(v):
     return "–" if v is None else f"{v / 2**20:.0f} MiB"
 
 
+def rss_end(run):
+    """Steady-state RSS: at the end of the steady window (older results: its max)."""
+    s = run.get("steady") or {}
+    return s.get("rss_end_bytes") or s.get("rss_max_bytes")
+
+
+def rss_cell(run):
+    if run is None:
+        return "–"
+    end, peak = rss_end(run), steady(run, "rss_max_bytes")
+    if end is None:
+        return "–"
+    if peak and peak > end * 1.05:
+        return f"{mib(end)} (max {peak / 2**20:.0f})"
+    return mib(end)
+
+
 def pct(v):
     return "–" if v is None else f"{100 * v:.1f} %"
 
@@ -170,7 +187,7 @@ def table(runs, machines, out=sys.stdout):
         if label:
             title = f"{label}: {title}"
         print(f"**{title}**\n", file=out)
-        print("| N | weir p50 | weir p99 | ref p50 | ref p99 | p99 ref/weir | RSS weir | RSS ref | RSS ref/weir "
+        print("| N | weir p50 | weir p99 | ref p50 | ref p99 | p99 ref/weir | RSS weir, steady | RSS ref, steady | RSS ref/weir "
               "| CPU weir | CPU ref | first-config p99 weir | first-config p99 ref "
               "| churn responses weir (cds/eds/lds/rds) | churn responses ref (cds/eds/lds/rds) |", file=out)
         print("|" + "---:|" * 15, file=out)
@@ -183,9 +200,9 @@ def table(runs, machines, out=sys.stdout):
 
             wp50, wp99 = get(w, lambda r: change(r, "p50")), get(w, lambda r: change(r, "p99"))
             rp50, rp99 = get(ref, lambda r: change(r, "p50")), get(ref, lambda r: change(r, "p99"))
-            wrss, rrss = get(w, lambda r: steady(r, "rss_max_bytes")), get(ref, lambda r: steady(r, "rss_max_bytes"))
+            wrss, rrss = get(w, rss_end), get(ref, rss_end)
             cells = [str(n), fmt_s(wp50), fmt_s(wp99), fmt_s(rp50), fmt_s(rp99), fmt_ratio(rp99, wp99),
-                     mib(wrss), mib(rrss), fmt_ratio(rrss, wrss),
+                     get(w, rss_cell) or "–", get(ref, rss_cell) or "–", fmt_ratio(rrss, wrss),
                      pct(get(w, lambda r: steady(r, "cpu_cores"))), pct(get(ref, lambda r: steady(r, "cpu_cores"))),
                      fmt_s(get(w, lambda r: r["first_config"]["p99_seconds"])),
                      fmt_s(get(ref, lambda r: r["first_config"]["p99_seconds"])),

@@ -365,7 +365,7 @@ func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
 	}
 	resp := &deltaResponse{req: w.delta, version: v.version}
 	if w.sub.IsWildcard() && len(held) == 0 {
-		resp.resources, resp.next = v.deltaAll, v.deltaReturned
+		resp.resources, resp.next = v.deltaAll.get(), v.deltaReturned
 	} else if w.sub.IsWildcard() {
 		for _, name := range v.names {
 			if it := v.items[name]; held[name] != it.hash {

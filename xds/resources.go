@@ -88,8 +88,8 @@ type versioned struct {
 	// version (name -> type version, name -> resource hash); shared, never modified.
 	sotwReturned  map[string]string
 	deltaReturned map[string]string
-	deltaAll      []*discoveryv3.Resource // every resource, for a proxy that holds none
-	marshaled     int                     // bytes marshaled to build this version
+	deltaAll      *deltaList // every resource, for a delta proxy that holds none
+	marshaled     int        // bytes marshaled to build this version
 }
 
 func newVersioned(resources []types.Resource) (versioned, error) {
@@ -141,12 +141,12 @@ func fromItems(items []*item) (versioned, error) {
 	}
 	v.version = hex.EncodeToString(h.Sum(nil))[:16]
 	v.wire = newWireBlob(v.all)
+	v.deltaAll = &deltaList{names: v.names, items: v.items}
 	v.sotwReturned = make(map[string]string, len(sorted))
 	v.deltaReturned = make(map[string]string, len(sorted))
 	for _, name := range v.names {
 		v.sotwReturned[name] = v.version
 		v.deltaReturned[name] = v.items[name].hash
-		v.deltaAll = append(v.deltaAll, deltaResource(name, v.items[name]))
 	}
 	return v, nil
 }
@@ -243,4 +243,23 @@ func (w *wireBlob) bytes() []byte {
 		w.b = b
 	})
 	return w.b
+}
+
+// deltaList is every resource of a version as delta resources, built on first use: a mesh
+// of state-of-the-world proxies never needs it.
+type deltaList struct {
+	once  sync.Once
+	names []string
+	items map[string]*item
+	list  []*discoveryv3.Resource
+}
+
+func (d *deltaList) get() []*discoveryv3.Resource {
+	d.once.Do(func() {
+		d.list = make([]*discoveryv3.Resource, 0, len(d.names))
+		for _, name := range d.names {
+			d.list = append(d.list, deltaResource(name, d.items[name]))
+		}
+	})
+	return d.list
 }

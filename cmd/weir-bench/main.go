@@ -326,7 +326,7 @@ func phases(ctx context.Context, o *options, r *Run, sess *load.Session, s *serv
 		before := sess.Counts()
 		w := sample(s.pid(), o.steady, s.exited)
 		r.Steady, r.SteadyResponses = &w, diffCounts(sess.Counts(), before)
-		fmt.Fprintf(progress, "   steady: RSS %s, CPU %.1f%% (client %.1f%%)\n", mibs(w.RSSMaxBytes), 100*w.CPUCores, 100*w.ClientCPUCores)
+		fmt.Fprintf(progress, "   steady: RSS %s max, %s at the end, CPU %.1f%% (client %.1f%%)\n", mibs(w.RSSMaxBytes), mibs(w.RSSEndBytes), 100*w.CPUCores, 100*w.ClientCPUCores)
 		if w.ServerExited {
 			return errors.New("server exited during the steady window")
 		}

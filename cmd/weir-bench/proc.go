@@ -91,6 +91,7 @@ func resetPeakRSS() {
 type window struct {
 	Seconds        float64 `json:"seconds"`
 	RSSMaxBytes    int64   `json:"rss_max_bytes"`    // server VmRSS, max over samples every 500 ms
+	RSSEndBytes    int64   `json:"rss_end_bytes"`    // server VmRSS at the end of the window
 	CPUSeconds     float64 `json:"cpu_seconds"`      // server utime+stime during the window
 	CPUCores       float64 `json:"cpu_cores"`        // CPUSeconds / Seconds: 1.0 is one core busy
 	ClientCPUCores float64 `json:"client_cpu_cores"` // the same for the load driver
@@ -125,6 +126,7 @@ func sample(pid int, d time.Duration, stop <-chan struct{}) window {
 	take := func() {
 		if rss, err := statusBytes(pid, "VmRSS"); err == nil {
 			w.RSSMaxBytes = max(w.RSSMaxBytes, rss)
+			w.RSSEndBytes = rss
 			w.Samples++
 		}
 	}

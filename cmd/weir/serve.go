@@ -72,6 +72,7 @@ func serve(args []string) error {
 	watcher := file.NewWatcher(*configDir, log.Named("file"), file.WithRegisterer(reg))
 	errc := make(chan error, 3)
 	go pipe.Run(ctx)
+	go trimMemory(ctx, log.Named("memory"))
 	go func() { errc <- watcher.Run(ctx, pipe.Update) }()
 	go func() { errc <- srv.Serve(xdsLis) }()
 	go func() {
