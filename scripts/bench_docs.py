@@ -35,10 +35,10 @@ def lines_of(path, keep):
 
 
 def replace(doc, name, body):
-    pattern = re.compile(r"(<!-- bench:%s -->\n).*?(\n<!-- /bench:%s -->)" % (name, name), re.S)
+    pattern = re.compile(r"(<!-- bench:%s -->\n)(?:.*?\n)?(<!-- /bench:%s -->)" % (name, name), re.S)
     if not pattern.search(doc):
         sys.exit(f"marker bench:{name} not found")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), doc)
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)
 
 
 def main(argv):

@@ -255,12 +255,18 @@ func runOne(ctx context.Context, log *zap.Logger, o *options, srv serverCmd, n i
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	r.Command = srv.command(configDir, "ADDR", "ADDR")
+	// The record names the generated directory, not where this machine put it.
+	r.Command = srv.command("CONFIG_DIR", "ADDR", "ADDR")
 	s, err := startServer(ctx, srv, configDir, filepath.Join(dir, "server.log"), o.startTimeout)
 	if err != nil {
 		return fail(err)
 	}
-	r.Command = s.argv
+	r.Command = slices.Clone(s.argv)
+	for i, a := range r.Command {
+		if a == configDir {
+			r.Command[i] = "CONFIG_DIR"
+		}
+	}
 	r.ServerStartSeconds = time.Since(start).Seconds()
 	fmt.Fprintf(progress, "   server up in %s (pid %d, xds %s)\n", sec(r.ServerStartSeconds), s.pid(), s.xds)
 
