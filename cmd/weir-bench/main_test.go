@@ -75,9 +75,6 @@ func helperServer(args []string) error {
 }
 
 func TestBenchRunsEveryPhaseAndWritesResults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts servers")
-	}
 	t.Setenv(helperEnv, "1")
 	self, err := os.Executable()
 	if err != nil {
@@ -143,9 +140,6 @@ func TestBenchRunsEveryPhaseAndWritesResults(t *testing.T) {
 
 // With -churn 0 and -changes 0, as a mesh check may run, those phases are skipped.
 func TestZeroSkipsPhases(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server")
-	}
 	t.Setenv(helperEnv, "1")
 	self, _ := os.Executable()
 	out := filepath.Join(t.TempDir(), "r.json")
