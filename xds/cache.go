@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"maps"
 	"reflect"
 	"sync"
 
@@ -360,12 +361,9 @@ func subscribesAll(v versioned, sub cachev3.Subscription) bool {
 
 func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
 	held := w.sub.ReturnedResources()
-	if sameMap(held, v.deltaReturned) {
-		return nil
-	}
 	resp := &deltaResponse{req: w.delta, version: v.version}
 	if w.sub.IsWildcard() && len(held) == 0 {
-		resp.resources, resp.next = v.deltaAll.get(), v.deltaReturned
+		resp.resources, resp.next = v.deltaAll.get(), maps.Clone(v.deltaReturned)
 	} else if w.sub.IsWildcard() {
 		for _, name := range v.names {
 			if it := v.items[name]; held[name] != it.hash {
@@ -377,7 +375,9 @@ func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
 				resp.removed = append(resp.removed, name)
 			}
 		}
-		resp.next = v.deltaReturned
+		// A copy: go-control-plane's delta loop edits the map it is given when the proxy
+		// unsubscribes, and this one belongs to the version.
+		resp.next = maps.Clone(v.deltaReturned)
 	} else {
 		resp.next = make(map[string]string, len(w.sub.SubscribedResources()))
 		for name := range w.sub.SubscribedResources() {

@@ -255,3 +255,25 @@ func TestSotwEndpointsAreIncremental(t *testing.T) {
 		t.Fatalf("a new stream got %d assignments, want all 2", len(got.Resources))
 	}
 }
+
+// go-control-plane's delta loop edits the "returned" map of a stream when the proxy
+// unsubscribes; the map a delta stream is given must be its own, never the version's.
+func TestDeltaStreamsDoNotShareReturnedMaps(t *testing.T) {
+	c := newSharedCache(newRegistry())
+	key := ClassOf(testNode("a")).Key()
+	st := testState(t, 90, 10)
+	c.set(key, st)
+	want := len(st[resourcev3.ClusterType].deltaReturned)
+
+	sub := stream.NewDeltaSubscription(nil, nil, nil, true)
+	ch := make(chan cachev3.DeltaResponse, 1)
+	if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{Node: testNode("a"), TypeUrl: resourcev3.ClusterType}, &sub, ch); err != nil {
+		t.Fatal(err)
+	}
+	sub.SetReturnedResources((<-ch).GetNextVersionMap())
+	sub.UpdateResourceSubscriptions([]string{"a"}, nil)
+	sub.UpdateResourceSubscriptions(nil, []string{"a", "b"})
+	if got := len(st[resourcev3.ClusterType].deltaReturned); got != want {
+		t.Fatalf("the version's returned map went from %d to %d entries", want, got)
+	}
+}
