@@ -131,6 +131,9 @@ func (o *Output) write(path string) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o644) // results are for reading and committing, like any file
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
