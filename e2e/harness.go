@@ -6,10 +6,12 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,15 +137,54 @@ func EnvoyBinary(t TB) string {
 	return p
 }
 
-// FreePort returns a TCP port that was free on ip a moment ago.
+// FreePort returns a TCP port that was free on ip a moment ago. It is chosen below the
+// kernel's ephemeral range: ports are reserved before the process that binds them starts,
+// and a port from the ephemeral range can meanwhile become the source port of any
+// outgoing connection on the machine (other test packages open thousands).
 func FreePort(t TB, ip string) int {
 	t.Helper()
+	low := ephemeralLow()
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for range 100 {
+		port := 10000 + rand.IntN(max(1, low-10000))
+		if given[port] {
+			continue // reserved for another process of this run, maybe not bound yet
+		}
+		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
+			_ = ln.Close()
+			given[port] = true
+			return port
+		}
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("free port on %s: %v", ip, err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	givenMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// ephemeralLow is the first port the kernel hands out for outgoing connections.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 10000 {
+		return 32768
+	}
+	return n
 }
 
 // Env is one test's world: a config directory, weir, Envoys and backends. Its cleanup
