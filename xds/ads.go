@@ -47,6 +47,7 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 		return err
 	}
 	var node *corev3.Node
+	var class string // the node's class key, worked out once
 	watches := map[string]*sotwWatch{}
 	defer func() {
 		for _, w := range watches {
@@ -106,6 +107,9 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 			}
 		case req := <-reqs:
 			if req.GetNode() != nil {
+				if node == nil { // Envoy may repeat its node on every request; it does not change
+					class = ClassOf(req.GetNode()).Key()
+				}
 				node = req.GetNode()
 			} else if node == nil {
 				return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
@@ -132,11 +136,7 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 			w.sub.set(req.GetResourceNames())
 			w.req = &cachev3.Request{Node: node, TypeUrl: t, VersionInfo: req.GetVersionInfo(),
 				ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
-			cancel, err := a.s.cache.CreateWatch(w.req, w.sub, out)
-			if err != nil {
-				return status.Errorf(codes.Internal, "watch %s: %v", shortType(t), err)
-			}
-			w.cancel = cancel
+			w.cancel = a.s.cache.watchClass(class, w.req, w.sub, out)
 		}
 	}
 }

@@ -183,6 +183,12 @@ func (c *sharedCache) has(key string) bool {
 // CreateWatch answers a state-of-the-world request at once if the proxy is behind, or
 // keeps it until the class's state changes.
 func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	return c.watchClass(ClassOf(req.GetNode()).Key(), req, sub, out), nil
+}
+
+// watchClass is CreateWatch for a caller that knows the proxy's class (weir's own stream
+// loop works it out once per stream, not on every ACK).
+func (c *sharedCache) watchClass(class string, req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) func() {
 	// Keep the request without its resource names (the subscription has them): a sidecar's
 	// EDS request names every cluster of the mesh, and a watch lives as long as the stream.
 	kept := req
@@ -191,7 +197,7 @@ func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 			ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
 	}
 	w := &watch{node: req.GetNode().GetId(), sotw: kept, sub: sub, out: out, done: make(chan struct{})}
-	return c.open(ClassOf(req.GetNode()).Key(), w), nil
+	return c.open(class, w)
 }
 
 // CreateDeltaWatch answers an incremental request at once if any subscribed resource
