@@ -3,10 +3,7 @@ package load
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -39,7 +36,7 @@ func startMesh(t *testing.T) *mesh {
 	pipe := pipeline.New(log, srv, nil)
 	srv.OnClass(pipe.AddClass)
 	m := &mesh{dir: t.TempDir(), pipe: pipe}
-	if _, err := scenario.Write(m.dir, scenario.Spec{Services: 5, Subsets: 2, Endpoints: 2}); err != nil {
+	if _, err := scenario.Write(m.dir, testMesh); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.reload(); err != nil {
@@ -67,24 +64,12 @@ func (m *mesh) reload() error {
 	return nil
 }
 
+// testMesh is the scenario these tests serve.
+var testMesh = scenario.Spec{Services: 5, Subsets: 2, Endpoints: 2}
+
 // shiftWeight moves svc-00000 from 50/50 to 80/20, which changes RDS only.
 func (m *mesh) shiftWeight() error {
-	path := filepath.Join(m.dir, "mesh-00000.yaml")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(b)
-	for old, repl := range map[string]string{
-		"{destination: {host: svc-00000, subset: v1}, weight: 50}": "{destination: {host: svc-00000, subset: v1}, weight: 80}",
-		"{destination: {host: svc-00000, subset: v2}, weight: 50}": "{destination: {host: svc-00000, subset: v2}, weight: 20}",
-	} {
-		if !strings.Contains(s, old) {
-			return fmt.Errorf("scenario no longer contains %q", old)
-		}
-		s = strings.Replace(s, old, repl, 1)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+	if err := scenario.SetWeights(m.dir, testMesh, 0, []int{80, 20}); err != nil {
 		return err
 	}
 	return m.reload()

@@ -21,7 +21,7 @@ import (
 // endpoint change, then enough endpoint changes to overflow what a stream remembers.
 func TestSessionRunsPhasesOnLiveStreams(t *testing.T) {
 	m := startMesh(t)
-	spec := scenario.Spec{Services: 5, Subsets: 2, Endpoints: 2} // what startMesh writes
+	spec := testMesh // what startMesh writes
 	const n = 20
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +37,7 @@ func startPeer(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{peer: New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))), dir: t.TempDir()}
-	if _, err := scenario.Write(h.dir, scenario.Spec{Services: 5, Subsets: 2, Endpoints: 2}); err != nil {
+	if _, err := scenario.Write(h.dir, testMesh); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.reload(); err != nil {
@@ -73,25 +71,12 @@ func (h *harness) reload() error {
 	return nil
 }
 
-// shiftWeight moves svc-00000 from 50/50 to 80/20, which changes RDS only; it mirrors
-// the helper of load's own test.
+// testMesh is the scenario these tests serve.
+var testMesh = scenario.Spec{Services: 5, Subsets: 2, Endpoints: 2}
+
+// shiftWeight moves svc-00000 from 50/50 to 80/20, which changes RDS only.
 func (h *harness) shiftWeight() error {
-	path := filepath.Join(h.dir, "mesh-00000.yaml")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(b)
-	for old, repl := range map[string]string{
-		"{destination: {host: svc-00000, subset: v1}, weight: 50}": "{destination: {host: svc-00000, subset: v1}, weight: 80}",
-		"{destination: {host: svc-00000, subset: v2}, weight: 50}": "{destination: {host: svc-00000, subset: v2}, weight: 20}",
-	} {
-		if !strings.Contains(s, old) {
-			return fmt.Errorf("scenario no longer contains %q", old)
-		}
-		s = strings.Replace(s, old, repl, 1)
-	}
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+	if err := scenario.SetWeights(h.dir, testMesh, 0, []int{80, 20}); err != nil {
 		return err
 	}
 	return h.reload()
