@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -24,6 +25,9 @@ func assertValid(t *testing.T, out *Output) {
 		all = append(all, m)
 	}
 	for _, m := range out.Routes {
+		all = append(all, m)
+	}
+	for _, m := range out.Scopes {
 		all = append(all, m)
 	}
 	for _, m := range all {
@@ -123,6 +127,44 @@ func assertUniqueDomains(t *testing.T, out *Output) {
 					t.Errorf("domain %q is in virtual hosts %s and %s", d, prev, vh.Name)
 				}
 				seen[d] = vh.Name
+			}
+		}
+	}
+}
+
+// assertScopesReachDomains guards the split route table: every domain of every virtual
+// host is reachable, because the scope keyed by its host name (the domain without its
+// port) leads to the route configuration holding that virtual host; every scope leads to a
+// route configuration that is sent; no two scopes share a key.
+func assertScopesReachDomains(t *testing.T, out *Output) {
+	t.Helper()
+	rcs := map[string]bool{}
+	for _, rc := range out.Routes {
+		rcs[rc.Name] = true
+	}
+	byKey := map[string]string{}
+	for _, sc := range out.Scopes {
+		frags := sc.GetKey().GetFragments()
+		if len(frags) != 1 {
+			t.Errorf("scope %s has %d key fragments, want 1", sc.Name, len(frags))
+			continue
+		}
+		key := frags[0].GetStringKey()
+		if prev, dup := byKey[key]; dup {
+			t.Errorf("scope key %q is in scopes leading to %s and %s", key, prev, sc.RouteConfigurationName)
+		}
+		byKey[key] = sc.RouteConfigurationName
+		if !rcs[sc.RouteConfigurationName] {
+			t.Errorf("scope %s leads to route configuration %q, which is not in the output", sc.Name, sc.RouteConfigurationName)
+		}
+	}
+	for _, rc := range out.Routes {
+		for _, vh := range rc.VirtualHosts {
+			for _, d := range vh.Domains {
+				host, _, _ := strings.Cut(d, ":")
+				if got := byKey[host]; got != rc.Name {
+					t.Errorf("domain %q of virtual host %s (in %s): its scope %q leads to %q", d, vh.Name, rc.Name, host, got)
+				}
 			}
 		}
 	}

@@ -46,12 +46,14 @@ func TestGolden(t *testing.T) {
 			assertValid(t, out)
 			assertRoutedClustersExist(t, out)
 			assertUniqueDomains(t, out)
+			assertScopesReachDomains(t, out)
 			if diags == nil {
 				diags = []model.Diagnostic{}
 			}
 			files := map[string][]byte{
 				"listeners.yaml":   renderResources(t, out.Listeners),
 				"routes.yaml":      renderResources(t, out.Routes),
+				"scopes.yaml":      renderResources(t, out.Scopes),
 				"clusters.yaml":    renderResources(t, out.Clusters),
 				"endpoints.yaml":   renderResources(t, out.Endpoints),
 				"diagnostics.yaml": renderYAML(t, diags),

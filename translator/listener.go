@@ -9,8 +9,9 @@ import (
 )
 
 // outboundListener is the sidecar's single outbound HTTP listener. The application sends
-// plain HTTP to it; the Host header picks the virtual host in the "outbound" route
-// configuration, which arrives over the same ADS stream.
+// plain HTTP to it; the Host header, without its port, picks a route scope and so the
+// route configuration of one service, and the full Host header then picks the virtual
+// host in it. Scopes and route configurations arrive over the same ADS stream.
 func outboundListener(class model.ProxyClass) *listenerv3.Listener {
 	addr, port := class.OutboundAddress, class.OutboundPort
 	if addr == "" {
@@ -34,12 +35,28 @@ func outboundListener(class model.ProxyClass) *listenerv3.Listener {
 func httpConnectionManager() *hcmv3.HttpConnectionManager {
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: outboundListenerName,
-		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
-			ConfigSource:    adsConfigSource(),
-			RouteConfigName: outboundRouteName,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_ScopedRoutes{ScopedRoutes: &hcmv3.ScopedRoutes{
+			Name:            outboundScopesName,
+			ScopeKeyBuilder: hostScopeKey(),
+			RdsConfigSource: adsConfigSource(),
+			ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRds{ScopedRds: &hcmv3.ScopedRds{ScopedRdsConfigSource: adsConfigSource()}},
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
 	}
+}
+
+// hostScopeKey keys route scopes by the request's host without its port: ":authority"
+// (Host in HTTP/1.1) split at ":", first element.
+func hostScopeKey() *hcmv3.ScopedRoutes_ScopeKeyBuilder {
+	return &hcmv3.ScopedRoutes_ScopeKeyBuilder{Fragments: []*hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{{
+		Type: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_{
+			HeaderValueExtractor: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor{
+				Name:             ":authority",
+				ElementSeparator: ":",
+				ExtractType:      &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_Index{Index: 0},
+			},
+		},
+	}}}
 }
 
 func routerFilter() *hcmv3.HttpFilter {

@@ -10,8 +10,14 @@ import (
 // Resource names weir gives the sidecar's fixed resources.
 const (
 	outboundListenerName = "outbound_http"
-	outboundRouteName    = "outbound"
+	// outboundScopesName names the listener's table of route scopes: one scope per host
+	// name, each leading to its service's route configuration.
+	outboundScopesName = "outbound"
 )
+
+// routeConfigName names the route configuration of one service: outbound|<fqdn>. Each
+// service has its own, so a change to one service's routes resends only that service's.
+func routeConfigName(hostname string) string { return "outbound|" + hostname }
 
 // clusterName follows Istio's convention so that config_dump reads the way users expect:
 // outbound|<port>|<subset>|<fqdn>.
@@ -61,6 +67,7 @@ func isKubeService(svc *model.Service) bool {
 // name another service is registered under.
 type domain struct {
 	name      string
+	host      string // name without ":port": the key of the route scope that serves it
 	canonical bool
 }
 
@@ -81,9 +88,9 @@ func serviceDomains(svc *model.Service, port uint32, portless bool, proxyNamespa
 	for _, f := range forms {
 		canonical := f == svc.Hostname
 		if portless {
-			out = append(out, domain{name: f, canonical: canonical})
+			out = append(out, domain{name: f, host: f, canonical: canonical})
 		}
-		out = append(out, domain{name: fmt.Sprintf("%s:%d", f, port), canonical: canonical})
+		out = append(out, domain{name: fmt.Sprintf("%s:%d", f, port), host: f, canonical: canonical})
 	}
 	return out
 }

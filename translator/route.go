@@ -18,9 +18,12 @@ type vhostTarget struct {
 
 func (v vhostTarget) name() string { return virtualHostName(v.svc.Hostname, v.port.Number) }
 
-// routeConfiguration is the sidecar's "outbound" route table: one virtual host per HTTP
-// service port, sorted by name.
-func (t *translation) routeConfiguration() *routev3.RouteConfiguration {
+// routes builds the sidecar's outbound route table, split by service: one
+// RouteConfiguration per service (one virtual host per HTTP port) and one route scope per
+// host name a client may use for it. The listener picks the scope by the request's host
+// without its port, so a change to one service's routes resends that service's route
+// configuration alone, not the whole mesh's. Both lists are sorted by name.
+func (t *translation) routes() ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration) {
 	var targets []vhostTarget
 	for _, svc := range t.w.services {
 		for _, p := range httpPorts(svc) {
@@ -28,53 +31,86 @@ func (t *translation) routeConfiguration() *routev3.RouteConfiguration {
 		}
 	}
 	slices.SortFunc(targets, func(a, b vhostTarget) int { return cmp.Compare(a.name(), b.name()) })
-	domains := t.claimDomains(targets)
-	rc := &routev3.RouteConfiguration{Name: outboundRouteName}
+	domains, hosts := t.claimHosts(targets)
+	byService := map[string]*routev3.RouteConfiguration{}
+	var rcs []*routev3.RouteConfiguration
 	for i, vt := range targets {
+		name := routeConfigName(vt.svc.Hostname)
+		rc, ok := byService[name]
+		if !ok {
+			rc = &routev3.RouteConfiguration{Name: name}
+			byService[name] = rc
+			rcs = append(rcs, rc)
+		}
 		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
 			Name:    vt.name(),
 			Domains: domains[i],
 			Routes:  t.vhostRoutes(vt),
 		})
 	}
-	return rc
+	slices.SortFunc(rcs, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
+	scopes := make([]*routev3.ScopedRouteConfiguration, 0, len(hosts))
+	for host, svc := range hosts {
+		scopes = append(scopes, routeScope(host, routeConfigName(svc.Hostname)))
+		t.origin(host, svc.Source)
+	}
+	slices.SortFunc(scopes, func(a, b *routev3.ScopedRouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
+	return rcs, scopes
 }
 
-// claimDomains gives each domain to exactly one virtual host: Envoy rejects a route
-// configuration in which a domain appears twice. Each service's own hostname is claimed
-// first; an alias that another virtual host already holds is left out, with a warning.
-func (t *translation) claimDomains(targets []vhostTarget) [][]string {
+// routeScope sends requests for one host name (the Host header without its port) to a
+// route configuration. The scope is named after its key.
+func routeScope(host, routeConfig string) *routev3.ScopedRouteConfiguration {
+	return &routev3.ScopedRouteConfiguration{
+		Name:                   host,
+		RouteConfigurationName: routeConfig,
+		Key: &routev3.ScopedRouteConfiguration_Key{Fragments: []*routev3.ScopedRouteConfiguration_Key_Fragment{{
+			Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: host},
+		}}},
+	}
+}
+
+// claimHosts gives each host name (a domain without its port) to exactly one service: a
+// request's host picks one route scope, and so one service's route configuration. Each
+// service's own hostname is claimed first; an alias that another service already holds is
+// left out of the other's virtual hosts, with a warning. It returns each target's domains
+// and the service that owns each host name.
+func (t *translation) claimHosts(targets []vhostTarget) ([][]string, map[string]*model.Service) {
 	cands := make([][]domain, len(targets))
 	for i, vt := range targets {
 		portless := portlessPort(vt.svc) == vt.port.Number
 		cands[i] = serviceDomains(vt.svc, vt.port.Number, portless, t.class.Namespace)
 	}
-	owner := map[string]int{}
+	owner := map[string]*model.Service{}
+	warned := map[[2]string]bool{}
 	for _, canonical := range []bool{true, false} {
 		for i, vt := range targets {
 			for _, d := range cands[i] {
-				j, taken := owner[d.name]
+				held, taken := owner[d.host]
 				switch {
-				case d.canonical != canonical || (taken && j == i):
-					// Not this pass's kind of domain, or already this virtual host's.
+				case d.canonical != canonical || (taken && held == vt.svc):
+					// Not this pass's kind of name, or already this service's.
 				case taken:
-					t.diags.add(model.Warnf(vt.svc.Source, "", "domain %q is already served by virtual host %s; left out of virtual host %s",
-						d.name, targets[j].name(), vt.name()))
+					if k := [2]string{d.host, vt.svc.Hostname}; !warned[k] {
+						warned[k] = true
+						t.diags.add(model.Warnf(vt.svc.Source, "", "host name %q is already served by service %s; left out of the routes of %s",
+							d.host, held.Hostname, vt.svc.Hostname))
+					}
 				default:
-					owner[d.name] = i
+					owner[d.host] = vt.svc
 				}
 			}
 		}
 	}
 	out := make([][]string, len(targets))
-	for i := range targets {
+	for i, vt := range targets {
 		for _, d := range cands[i] {
-			if owner[d.name] == i && !slices.Contains(out[i], d.name) {
+			if owner[d.host] == vt.svc && !slices.Contains(out[i], d.name) {
 				out[i] = append(out[i], d.name)
 			}
 		}
 	}
-	return out
+	return out, owner
 }
 
 // portlessPort is the port that names without ":port" reach: 80 when the service has it
@@ -97,7 +133,7 @@ func (t *translation) vhostRoutes(vt vhostTarget) []*routev3.Route {
 	var routes []*routev3.Route
 	for _, vs := range vss {
 		t.origin(vt.name(), vs.Source)
-		t.origin(outboundRouteName, vs.Source)
+		t.origin(routeConfigName(vt.svc.Hostname), vs.Source)
 		for i, hr := range vs.Spec.Http {
 			routes = append(routes, t.httpRoutes(vs, fmt.Sprintf("spec.http[%d]", i), hr, vt)...)
 		}

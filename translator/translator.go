@@ -20,6 +20,8 @@ type Output struct {
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
+	// Scopes map each host name to the route configuration that serves it.
+	Scopes []*routev3.ScopedRouteConfiguration
 	// Origins maps an Envoy resource name to the source objects that shaped it, so that a
 	// NACK can be attributed to what a user wrote.
 	Origins map[string][]model.Ref
@@ -47,7 +49,7 @@ func Translate(snap *model.Snapshot, class model.ProxyClass) (*Output, []model.D
 	// Gateway objects, which a later change translates. Any other role is a sidecar.
 	if class.Role != model.RoleGateway {
 		t.out.Listeners = append(t.out.Listeners, outboundListener(class))
-		t.out.Routes = append(t.out.Routes, t.routeConfiguration())
+		t.out.Routes, t.out.Scopes = t.routes()
 	}
 	t.finish()
 	return t.out, diags.sorted()

@@ -34,6 +34,9 @@ func serialize(t *testing.T, out *Output, diags []model.Diagnostic) []byte {
 	for _, m := range out.Routes {
 		msgs = append(msgs, m)
 	}
+	for _, m := range out.Scopes {
+		msgs = append(msgs, m)
+	}
 	for _, m := range msgs {
 		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {
@@ -167,10 +170,16 @@ func TestDomainsAreUnique(t *testing.T) {
 	}}
 	out, diags := Translate(snap, sidecar("default"))
 	assertUniqueDomains(t, out)
+	assertScopesReachDomains(t, out)
 	owner := map[string]string{}
-	for _, vh := range out.Routes[0].VirtualHosts {
-		for _, d := range vh.Domains {
-			owner[d] = vh.Name
+	for _, rc := range out.Routes {
+		for _, vh := range rc.VirtualHosts {
+			for _, d := range vh.Domains {
+				if prev, dup := owner[d]; dup {
+					t.Errorf("domain %q is in virtual hosts %s and %s", d, prev, vh.Name)
+				}
+				owner[d] = vh.Name
+			}
 		}
 	}
 	for domain, want := range map[string]string{
@@ -249,7 +258,7 @@ func TestGatewayGetsClustersOnly(t *testing.T) {
 func TestEmptySnapshot(t *testing.T) {
 	for _, snap := range []*model.Snapshot{nil, {}} {
 		out, diags := Translate(snap, sidecar("default"))
-		if len(diags) != 0 || len(out.Clusters) != 0 || len(out.Listeners) != 1 || len(out.Routes) != 1 {
+		if len(diags) != 0 || len(out.Clusters) != 0 || len(out.Listeners) != 1 || len(out.Routes) != 0 || len(out.Scopes) != 0 {
 			t.Errorf("empty snapshot: %v, %v", out, diags)
 		}
 		assertValid(t, out)
