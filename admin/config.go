@@ -26,6 +26,7 @@ var typeAliases = map[string]string{
 	"eds": "eds", "endpoint": "eds", "endpoints": "eds",
 	"lds": "lds", "listener": "lds", "listeners": "lds",
 	"rds": "rds", "route": "rds", "routes": "rds",
+	"srds": "srds", "scope": "srds", "scopes": "srds",
 }
 
 // configHandler serves /debug/config?node=ID[&type=routes][&format=table]: what weir is
@@ -46,11 +47,11 @@ func configHandler(config func(string) (map[string][]types.Resource, error)) htt
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		kinds := []string{"cds", "eds", "lds", "rds"}
+		kinds := []string{"cds", "eds", "lds", "srds", "rds"}
 		if t := r.URL.Query().Get("type"); t != "" && t != "all" {
 			k, ok := typeAliases[t]
 			if !ok {
-				http.Error(w, fmt.Sprintf("unknown type %q: want clusters, endpoints, listeners or routes", t), http.StatusBadRequest)
+				http.Error(w, fmt.Sprintf("unknown type %q: want clusters, endpoints, listeners, scopes or routes", t), http.StatusBadRequest)
 				return
 			}
 			kinds = []string{k}
@@ -115,6 +116,16 @@ func writeTable(w io.Writer, kind string, rs []types.Resource) {
 			l := r.(*listenerv3.Listener)
 			sa := l.GetAddress().GetSocketAddress()
 			fmt.Fprintf(tw, "%s\t%s:%d\n", l.GetName(), sa.GetAddress(), sa.GetPortValue())
+		}
+	case "srds":
+		fmt.Fprintln(tw, "HOST\tROUTE CONFIG")
+		for _, r := range rs {
+			sc := r.(*routev3.ScopedRouteConfiguration)
+			var key []string
+			for _, f := range sc.GetKey().GetFragments() {
+				key = append(key, f.GetStringKey())
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", strings.Join(key, ","), sc.GetRouteConfigurationName())
 		}
 	case "rds":
 		fmt.Fprintln(tw, "ROUTE CONFIG\tVIRTUAL HOST\tMATCH\tDESTINATION")

@@ -29,7 +29,9 @@ type deltaStream struct {
 	nodeSent bool
 	held     map[string]nameIndex // type -> resource name -> referenced names
 	names    map[string][]string  // subscribed names of EDS and RDS
+	scoped   map[string]bool      // listeners that use scoped routes
 	ldsSent  bool
+	routes   routeFollower
 }
 
 func (s *deltaStream) run(ctx context.Context, conn *grpc.ClientConn) error {
@@ -38,7 +40,7 @@ func (s *deltaStream) run(ctx context.Context, conn *grpc.ClientConn) error {
 		return fmt.Errorf("open delta stream: %w", err)
 	}
 	s.stream = st
-	s.held, s.names = map[string]nameIndex{}, map[string][]string{}
+	s.held, s.names, s.scoped = map[string]nameIndex{}, map[string][]string{}, map[string]bool{}
 	s.stats.start(time.Now())
 	if err := s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType}); err != nil {
 		return err
@@ -79,9 +81,24 @@ func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 		return err
 	}
 	s.stats.acked(t, version, time.Now())
-	if dep, ok := dependent[t]; ok {
+	switch dep, ok := dependent[t]; {
+	case t == resourcev3.ListenerType:
+		s.routes.listeners(s.held[t].union(), len(s.scoped) > 0)
+		if err := s.followScopes(); err != nil {
+			return err
+		}
+	case t == resourcev3.ScopedRouteType:
+		s.routes.scopes(s.held[t].union())
+	case ok:
 		if err := s.follow(dep, s.held[t].union()); err != nil {
 			return err
+		}
+	}
+	if t == resourcev3.ListenerType || t == resourcev3.ScopedRouteType {
+		if names, ok := s.routes.names(); ok {
+			if err := s.follow(resourcev3.RouteType, names); err != nil {
+				return err
+			}
 		}
 	}
 	if t == resourcev3.ClusterType && !s.ldsSent {
@@ -104,17 +121,40 @@ func (s *deltaStream) apply(resp *discoveryv3.DeltaDiscoveryResponse) error {
 		next[n] = refs
 	}
 	for _, r := range resp.GetResources() {
-		refs, err := referencedNames(t, r.GetResource())
+		refs, scoped, err := referencedNames(t, r.GetResource())
 		if err != nil {
 			return err
 		}
 		next[r.GetName()] = refs
+		if t == resourcev3.ListenerType {
+			if scoped {
+				s.scoped[r.GetName()] = true
+			} else {
+				delete(s.scoped, r.GetName())
+			}
+		}
 	}
 	for _, n := range resp.GetRemovedResources() {
 		delete(next, n)
+		if t == resourcev3.ListenerType {
+			delete(s.scoped, n)
+		}
 	}
 	s.held[t] = next
 	return nil
+}
+
+// followScopes subscribes to every route scope once a listener uses scoped routes.
+func (s *deltaStream) followScopes() error {
+	if len(s.scoped) == 0 {
+		s.stats.nothingToSubscribe(resourcev3.ScopedRouteType, time.Now())
+		return nil
+	}
+	if s.routes.scopesAsked {
+		return nil
+	}
+	s.routes.scopesAsked = true
+	return s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ScopedRouteType})
 }
 
 func (s *deltaStream) follow(t string, names []string) error {

@@ -8,6 +8,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -15,13 +16,19 @@ import (
 )
 
 // Type URLs in the order an Envoy asks for them.
-var allTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+var allTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.ScopedRouteType, resourcev3.RouteType}
 
-// dependent is the type whose subscription a type's resources decide.
+// dependent is the type whose subscription a type's resources decide. Route
+// configurations are named by listeners (RDS) or by route scopes (scoped RDS); a
+// listener with scoped routes also makes the stream subscribe to every scope.
 var dependent = map[string]string{
-	resourcev3.ClusterType:  resourcev3.EndpointType,
-	resourcev3.ListenerType: resourcev3.RouteType,
+	resourcev3.ClusterType:     resourcev3.EndpointType,
+	resourcev3.ListenerType:    resourcev3.RouteType,
+	resourcev3.ScopedRouteType: resourcev3.RouteType,
 }
+
+// parents are the types whose resources name the route configurations to subscribe to.
+var routeParents = []string{resourcev3.ListenerType, resourcev3.ScopedRouteType}
 
 func shortType(typeURL string) string {
 	switch typeURL {
@@ -33,21 +40,33 @@ func shortType(typeURL string) string {
 		return "lds"
 	case resourcev3.RouteType:
 		return "rds"
+	case resourcev3.ScopedRouteType:
+		return "srds"
 	}
 	return typeURL
 }
 
 // referencedNames returns the names one resource makes its dependent type subscribe to:
 // the EDS service name of an EDS cluster, the route configs of a listener's HTTP
-// connection managers. Other types reference nothing.
-func referencedNames(typeURL string, res *anypb.Any) ([]string, error) {
+// connection managers or of a route scope. scoped reports a listener whose connection
+// managers take their routes from scoped RDS. Other types reference nothing.
+func referencedNames(typeURL string, res *anypb.Any) (names []string, scoped bool, err error) {
 	switch typeURL {
 	case resourcev3.ClusterType:
-		return edsNames(res)
+		names, err = edsNames(res)
+		return names, false, err
 	case resourcev3.ListenerType:
 		return routeNames(res)
+	case resourcev3.ScopedRouteType:
+		var sc routev3.ScopedRouteConfiguration
+		if err := res.UnmarshalTo(&sc); err != nil {
+			return nil, false, fmt.Errorf("decode route scope: %w", err)
+		}
+		if n := sc.GetRouteConfigurationName(); n != "" {
+			return []string{n}, false, nil
+		}
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 // edsNames reads only the three fields it needs off the wire: a CDS response of a large
@@ -154,16 +173,15 @@ func scanServiceName(b []byte) (name string, found bool, err error) {
 	return name, found, nil
 }
 
-func routeNames(res *anypb.Any) ([]string, error) {
+func routeNames(res *anypb.Any) (names []string, scoped bool, err error) {
 	var l listenerv3.Listener
 	if err := res.UnmarshalTo(&l); err != nil {
-		return nil, fmt.Errorf("decode listener: %w", err)
+		return nil, false, fmt.Errorf("decode listener: %w", err)
 	}
 	chains := l.GetFilterChains()
 	if l.GetDefaultFilterChain() != nil {
 		chains = append(chains, l.GetDefaultFilterChain())
 	}
-	var names []string
 	for _, fc := range chains {
 		for _, f := range fc.GetFilters() {
 			tc := f.GetTypedConfig()
@@ -172,14 +190,17 @@ func routeNames(res *anypb.Any) ([]string, error) {
 			}
 			var hcm hcmv3.HttpConnectionManager
 			if err := tc.UnmarshalTo(&hcm); err != nil {
-				return nil, fmt.Errorf("decode http connection manager of listener %s: %w", l.GetName(), err)
+				return nil, false, fmt.Errorf("decode http connection manager of listener %s: %w", l.GetName(), err)
 			}
 			if n := hcm.GetRds().GetRouteConfigName(); n != "" {
 				names = append(names, n)
 			}
+			if hcm.GetScopedRoutes().GetScopedRds() != nil {
+				scoped = true
+			}
 		}
 	}
-	return names, nil
+	return names, scoped, nil
 }
 
 // nameIndex maps each resource of a type to the names it references, so the union can
@@ -273,4 +294,36 @@ func diff(prev, next []string) (sub, unsub []string) {
 		}
 	}
 	return sub, unsub
+}
+
+// routeFollower works out the route configurations a stream subscribes to: those its
+// listeners name, and, once a listener uses scoped routes, those its route scopes name.
+// Until the first scopes arrive, the names are not known.
+type routeFollower struct {
+	fromListeners []string
+	fromScopes    []string
+	scoped        bool // some listener uses scoped routes
+	scopesSeen    bool
+	scopesAsked   bool
+}
+
+func (f *routeFollower) listeners(names []string, scoped bool) {
+	f.fromListeners, f.scoped = names, scoped
+}
+
+func (f *routeFollower) scopes(names []string) {
+	f.fromScopes, f.scopesSeen = names, true
+}
+
+// names returns the route configurations to subscribe to, sorted, or false while the
+// scopes that name them are still awaited.
+func (f *routeFollower) names() ([]string, bool) {
+	if f.scoped && !f.scopesSeen {
+		return nil, false
+	}
+	names := append(append([]string(nil), f.fromListeners...), f.fromScopes...)
+	if !f.scoped {
+		names = append([]string(nil), f.fromListeners...)
+	}
+	return sortedUnique(names), true
 }

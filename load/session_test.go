@@ -71,8 +71,14 @@ func TestSessionRunsPhasesOnLiveStreams(t *testing.T) {
 	}
 
 	rds, got := change(resourcev3.RouteType, func() error { return scenario.SetWeights(m.dir, spec, 1, []int{70, 30}) })
-	if got["rds"].Responses < n || got["rds"].Bytes == 0 || got["cds"].Responses != 0 || got["lds"].Responses != 0 {
-		t.Errorf("a weight change caused %+v; want an rds response per stream and no cds or lds", got)
+	if got["rds"].Responses < n || got["rds"].Bytes == 0 || got["cds"].Responses != 0 || got["lds"].Responses != 0 || got["srds"].Responses != 0 {
+		t.Errorf("a weight change caused %+v; want an rds response per stream and no cds, lds or srds", got)
+	}
+	// Routes are split by service: the stream is sent the changed service's route
+	// configuration only, not the other services'.
+	if got["rds"].Resources != int64(got["rds"].Responses) {
+		t.Errorf("a weight change to one of %d services sent %d route configurations in %d responses; want one per response",
+			spec.Services, got["rds"].Resources, got["rds"].Responses)
 	}
 	var eds []*Convergence
 	for seq := range 2 * keptVersions {

@@ -30,6 +30,7 @@ type sotwStream struct {
 	version  map[string]string   // last ACKed version per type
 	nonce    map[string]string   // last nonce per type
 	ldsSent  bool
+	routes   routeFollower
 }
 
 func (s *sotwStream) run(ctx context.Context, conn *grpc.ClientConn) error {
@@ -74,13 +75,14 @@ func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 
 	dep, hasDep := dependent[t]
 	var refs []string
+	scoped := false
 	if hasDep {
 		for _, r := range resp.GetResources() {
-			names, err := referencedNames(t, r)
+			names, sc, err := referencedNames(t, r)
 			if err != nil {
 				return s.nack(resp, err)
 			}
-			refs = append(refs, names...)
+			refs, scoped = append(refs, names...), scoped || sc
 		}
 	}
 	if s.ackable != nil && !s.ackable(s.index, t) {
@@ -91,9 +93,24 @@ func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	s.version[t] = version
 	s.stats.acked(t, version, time.Now())
-	if hasDep {
+	switch {
+	case t == resourcev3.ListenerType:
+		s.routes.listeners(refs, scoped)
+		if err := s.followScopes(scoped); err != nil {
+			return err
+		}
+	case t == resourcev3.ScopedRouteType:
+		s.routes.scopes(refs)
+	case hasDep:
 		if err := s.follow(dep, sortedUnique(refs)); err != nil {
 			return err
+		}
+	}
+	if t == resourcev3.ListenerType || t == resourcev3.ScopedRouteType {
+		if names, ok := s.routes.names(); ok {
+			if err := s.follow(resourcev3.RouteType, names); err != nil {
+				return err
+			}
 		}
 	}
 	if t == resourcev3.ClusterType && !s.ldsSent {
@@ -101,6 +118,20 @@ func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 		return s.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
 	}
 	return nil
+}
+
+// followScopes subscribes to every route scope once a listener uses scoped routes, as
+// Envoy does; a stream whose listeners use none has no scopes to wait for.
+func (s *sotwStream) followScopes(scoped bool) error {
+	if !scoped {
+		s.stats.nothingToSubscribe(resourcev3.ScopedRouteType, time.Now())
+		return nil
+	}
+	if _, sent := s.version[resourcev3.ScopedRouteType]; sent || s.routes.scopesAsked {
+		return nil
+	}
+	s.routes.scopesAsked = true
+	return s.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ScopedRouteType})
 }
 
 // follow changes the subscription of t to names, keeping the last ACKed version and

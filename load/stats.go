@@ -14,8 +14,9 @@ import (
 // always the newest.
 const keptVersions = 4
 
-// numTypes is the number of xDS types a stream follows; typeIndex maps them to 0..3.
-const numTypes = 4
+// numTypes is the number of xDS types a stream follows; typeIndex maps them to 0..4, in
+// the order of allTypes.
+const numTypes = 5
 
 // typeIndex gives the slot of a type URL in per-type arrays, or -1 for a type the tool
 // does not follow.
@@ -27,8 +28,10 @@ func typeIndex(typeURL string) int {
 		return 1
 	case resourcev3.ListenerType:
 		return 2
-	case resourcev3.RouteType:
+	case resourcev3.ScopedRouteType:
 		return 3
+	case resourcev3.RouteType:
+		return 4
 	}
 	return -1
 }

@@ -212,6 +212,9 @@ func toResources(out *translator.Output) *xds.Resources {
 	for _, r := range out.Routes {
 		res.Routes = append(res.Routes, types.Resource(r))
 	}
+	for _, r := range out.Scopes {
+		res.Scopes = append(res.Scopes, types.Resource(r))
+	}
 	for name, refs := range out.Origins {
 		for _, ref := range refs {
 			res.Origins[name] = append(res.Origins[name], ref.String())

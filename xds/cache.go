@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -41,35 +42,49 @@ type classEntry struct {
 	mu      sync.Mutex
 	state   classState // nil until the class is first translated
 	watches map[string]map[*watch]struct{}
-	// recent keeps the last versions of EDS, so a state-of-the-world stream is sent only
-	// the endpoints that changed; changes caches those lists by old version, for the
-	// current version (every stream of the class usually holds the same old version).
-	recent  []versioned
-	changes map[string]*wireBlob
+	// recent keeps the last versions of EDS and RDS, so a state-of-the-world stream is
+	// sent only the endpoints and route configurations that changed; changes caches those
+	// lists by type and old version, for the current version (every stream of the class
+	// usually holds the same old version).
+	recent  map[string][]versioned
+	changes map[string]map[string]*wireBlob
 }
 
-// keptEndpointVersions is how many EDS versions a class remembers for incremental pushes.
-const keptEndpointVersions = 4
+// partialTypes are the types whose state-of-the-world responses may carry only what
+// changed: the proxy subscribes to them by name and keeps a resource a response leaves
+// out (xDS: only Listener, Cluster and other wildcard types need the whole set each time).
+var partialTypes = []string{resourcev3.EndpointType, resourcev3.RouteType}
 
-// remember records the class's new EDS version.
-func (e *classEntry) remember(v versioned) {
-	if n := len(e.recent); n > 0 && e.recent[n-1].version == v.version {
-		return
+// keptVersions is how many versions of a partial type a class remembers for incremental
+// pushes.
+const keptVersions = 4
+
+// remember records the class's new versions of the partial types.
+func (e *classEntry) remember(st classState) {
+	if e.recent == nil {
+		e.recent, e.changes = map[string][]versioned{}, map[string]map[string]*wireBlob{}
 	}
-	e.recent = append(e.recent, v)
-	if len(e.recent) > keptEndpointVersions {
-		e.recent = e.recent[1:]
+	for _, t := range partialTypes {
+		v, ok := st[t]
+		recent := e.recent[t]
+		if n := len(recent); !ok || (n > 0 && recent[n-1].version == v.version) {
+			continue
+		}
+		recent = append(recent, v)
+		if len(recent) > keptVersions {
+			recent = recent[1:]
+		}
+		e.recent[t], e.changes[t] = recent, map[string]*wireBlob{}
 	}
-	e.changes = map[string]*wireBlob{}
 }
 
-// changedSince returns the current EDS resources that differ from version old, if that
-// version is still remembered.
-func (e *classEntry) changedSince(cur versioned, old string) (*wireBlob, bool) {
-	if list, ok := e.changes[old]; ok {
+// changedSince returns the current resources of a partial type that differ from version
+// old, if that version is still remembered.
+func (e *classEntry) changedSince(typeURL string, cur versioned, old string) (*wireBlob, bool) {
+	if list, ok := e.changes[typeURL][old]; ok {
 		return list, true
 	}
-	for _, prev := range e.recent {
+	for _, prev := range e.recent[typeURL] {
 		if prev.version != old {
 			continue
 		}
@@ -80,8 +95,8 @@ func (e *classEntry) changedSince(cur versioned, old string) (*wireBlob, bool) {
 				list = append(list, it.any)
 			}
 		}
-		e.changes[old] = newWireBlob(list)
-		return e.changes[old], true
+		e.changes[typeURL][old] = newWireBlob(list)
+		return e.changes[typeURL][old], true
 	}
 	return nil, false
 }
@@ -127,7 +142,7 @@ func (c *sharedCache) set(key string, st classState) {
 	var answers []answer
 	e.mu.Lock()
 	e.state = st
-	e.remember(st[resourcev3.EndpointType])
+	e.remember(st)
 	for _, t := range orderedTypes {
 		for w := range e.watches[t] {
 			if resp := c.respond(e, w); resp != nil {
@@ -297,10 +312,10 @@ func (c *sharedCache) respondSotw(e *classEntry, v versioned, w *watch) cachev3.
 	resp := &sotwResponse{req: req, version: v.version}
 	if w.sub.IsWildcard() || subscribesAll(v, w.sub) {
 		resp.wire, resp.returned = v.wire, v.sotwReturned
-		// Endpoints need not be sent whole: a stream that holds a remembered version gets
-		// only the assignments that changed since.
-		if req.GetTypeUrl() == resourcev3.EndpointType && sameMap(w.sub.ReturnedResources(), e.recentReturned(held)) {
-			if changed, ok := e.changedSince(v, held); ok {
+		// Endpoints and routes need not be sent whole: a stream that holds a remembered
+		// version gets only the assignments or route configurations that changed since.
+		if t := req.GetTypeUrl(); slices.Contains(partialTypes, t) && sameMap(w.sub.ReturnedResources(), e.recentReturned(t, held)) {
+			if changed, ok := e.changedSince(t, v, held); ok {
 				resp.wire = changed
 			}
 		}
@@ -316,10 +331,10 @@ func (c *sharedCache) respondSotw(e *classEntry, v versioned, w *watch) cachev3.
 	return resp
 }
 
-// recentReturned is the shared "returned" map of a remembered EDS version: a stream holding
-// it received that version whole.
-func (e *classEntry) recentReturned(version string) map[string]string {
-	for _, prev := range e.recent {
+// recentReturned is the shared "returned" map of a remembered version of a partial type: a
+// stream holding it received that version whole.
+func (e *classEntry) recentReturned(typeURL, version string) map[string]string {
+	for _, prev := range e.recent[typeURL] {
 		if prev.version == version {
 			return prev.sotwReturned
 		}

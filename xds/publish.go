@@ -106,12 +106,19 @@ func (p *publisher) run(ctx context.Context, cp *classPub) {
 	}
 }
 
+// routingTypes are the types that send traffic to clusters: they change only once the
+// clusters they need are in place.
+var routingTypes = []string{resourcev3.ListenerType, resourcev3.ScopedRouteType, resourcev3.RouteType}
+
 // converge runs the three stages and returns what is served at the end.
 func (p *publisher) converge(ctx context.Context, key string, serving, desired classState) (classState, error) {
 	if serving == nil {
 		return desired, p.apply(key, desired)
 	}
-	stage1 := classState{resourcev3.ListenerType: serving[resourcev3.ListenerType], resourcev3.RouteType: serving[resourcev3.RouteType]}
+	stage1 := classState{}
+	for _, t := range routingTypes {
+		stage1[t] = serving[t]
+	}
 	for _, t := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
 		m, err := merge(serving[t], desired[t])
 		if err != nil {
@@ -119,9 +126,9 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 		}
 		stage1[t] = m
 	}
-	stage2 := classState{
-		resourcev3.ClusterType: stage1[resourcev3.ClusterType], resourcev3.EndpointType: stage1[resourcev3.EndpointType],
-		resourcev3.ListenerType: desired[resourcev3.ListenerType], resourcev3.RouteType: desired[resourcev3.RouteType],
+	stage2 := classState{resourcev3.ClusterType: stage1[resourcev3.ClusterType], resourcev3.EndpointType: stage1[resourcev3.EndpointType]}
+	for _, t := range routingTypes {
+		stage2[t] = desired[t]
 	}
 	for _, stage := range []classState{stage1, stage2, desired} {
 		if ctx.Err() != nil {

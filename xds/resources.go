@@ -21,6 +21,7 @@ var orderedTypes = []string{
 	resourcev3.ClusterType,
 	resourcev3.EndpointType,
 	resourcev3.ListenerType,
+	resourcev3.ScopedRouteType,
 	resourcev3.RouteType,
 }
 
@@ -35,6 +36,8 @@ func shortType(typeURL string) string {
 		return "lds"
 	case resourcev3.RouteType:
 		return "rds"
+	case resourcev3.ScopedRouteType:
+		return "srds"
 	case resourcev3.SecretType:
 		return "sds"
 	}
@@ -47,6 +50,7 @@ type Resources struct {
 	Endpoints []types.Resource
 	Listeners []types.Resource
 	Routes    []types.Resource
+	Scopes    []types.Resource // ScopedRouteConfigurations
 	// Origins maps a resource name, or a virtual host name, to the source objects that
 	// produced it, for NACK attribution.
 	Origins map[string][]string
@@ -62,6 +66,8 @@ func (r *Resources) byType(typeURL string) []types.Resource {
 		return r.Listeners
 	case resourcev3.RouteType:
 		return r.Routes
+	case resourcev3.ScopedRouteType:
+		return r.Scopes
 	}
 	return nil
 }
@@ -181,8 +187,8 @@ func (v versioned) decoded() map[string]types.Resource {
 	return out
 }
 
-// consistent checks that every EDS and RDS resource the clusters and listeners reference
-// is present.
+// consistent checks that every EDS and RDS resource the clusters and route scopes
+// reference is present, and nothing more.
 func (r *Resources) consistent() error {
 	snap := &cachev3.Snapshot{}
 	for _, t := range orderedTypes {

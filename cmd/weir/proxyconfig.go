@@ -16,7 +16,7 @@ func proxyConfig(args []string) error {
 	adminAddr := fs.String("admin-address", "127.0.0.1:18001", "address of weir's admin API")
 	output := fs.String("o", "table", "table or json")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: weir proxy-config clusters|endpoints|listeners|routes|all NODE_ID [-admin-address A] [-o table|json]")
+		fmt.Fprintln(fs.Output(), "usage: weir proxy-config clusters|endpoints|listeners|scopes|routes|all NODE_ID [-admin-address A] [-o table|json]")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the positional arguments.

@@ -84,6 +84,8 @@ func shortType(typeURL string) string {
 		return "lds"
 	case resourcev3.RouteType:
 		return "rds"
+	case resourcev3.ScopedRouteType:
+		return "srds"
 	}
 	return "other"
 }

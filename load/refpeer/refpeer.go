@@ -143,10 +143,11 @@ func (p *Peer) configFor(class model.ProxyClass) classConfig {
 // does.
 func toConfig(out *translator.Output) classConfig {
 	cfg := classConfig{
-		resourcev3.ClusterType:  make([]types.Resource, 0, len(out.Clusters)),
-		resourcev3.EndpointType: make([]types.Resource, 0, len(out.Endpoints)),
-		resourcev3.ListenerType: make([]types.Resource, 0, len(out.Listeners)),
-		resourcev3.RouteType:    make([]types.Resource, 0, len(out.Routes)),
+		resourcev3.ClusterType:     make([]types.Resource, 0, len(out.Clusters)),
+		resourcev3.EndpointType:    make([]types.Resource, 0, len(out.Endpoints)),
+		resourcev3.ListenerType:    make([]types.Resource, 0, len(out.Listeners)),
+		resourcev3.RouteType:       make([]types.Resource, 0, len(out.Routes)),
+		resourcev3.ScopedRouteType: make([]types.Resource, 0, len(out.Scopes)),
 	}
 	for _, c := range out.Clusters {
 		cfg[resourcev3.ClusterType] = append(cfg[resourcev3.ClusterType], c)
@@ -159,6 +160,9 @@ func toConfig(out *translator.Output) classConfig {
 	}
 	for _, r := range out.Routes {
 		cfg[resourcev3.RouteType] = append(cfg[resourcev3.RouteType], r)
+	}
+	for _, r := range out.Scopes {
+		cfg[resourcev3.ScopedRouteType] = append(cfg[resourcev3.ScopedRouteType], r)
 	}
 	return cfg
 }
