@@ -3,6 +3,7 @@ package xds
 import (
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -163,6 +164,7 @@ func (s *subscription) IsWildcard() bool { return s.wildcard }
 
 // set applies the names of a state-of-the-world request, following the xDS rules: an
 // empty list is a wildcard until the first name is asked for; "*" asks for everything.
+// An ACK usually repeats the names the stream already asks for; that costs no allocation.
 func (s *subscription) set(names []string) {
 	if s.legacyWildcard && len(names) == 0 {
 		s.wildcard = true
@@ -170,19 +172,14 @@ func (s *subscription) set(names []string) {
 	}
 	s.legacyWildcard = false
 	s.wildcard = false
-	explicit := names[:0:0]
-	for _, n := range names {
-		if n == "*" {
-			s.wildcard = true
-		} else {
-			explicit = append(explicit, n)
-		}
+	if slices.Contains(names, "*") {
+		s.wildcard = true
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "*" })
 	}
-	if len(explicit) != len(names) {
-		names = explicit
+	if s.names == nil || !s.names.equals(names) {
+		s.names = internNames(names)
 	}
-	s.names = internNames(names)
-	if !s.wildcard && len(s.returned) > 0 {
+	if !s.wildcard && len(s.returned) > 0 && !s.names.holdsAll(s.returned) {
 		// Forget what was sent of names no longer asked for, so that asking again gets
 		// them even at an unchanged version. The map is shared: copy, never modify.
 		kept := make(map[string]string, len(s.returned))
@@ -191,9 +188,7 @@ func (s *subscription) set(names []string) {
 				kept[n] = v
 			}
 		}
-		if len(kept) != len(s.returned) {
-			s.returned = kept
-		}
+		s.returned = kept
 	}
 }
 
@@ -248,6 +243,19 @@ func forgetNameSets(key uint64) {
 	} else {
 		nameSets.byKey[key] = live
 	}
+}
+
+// holdsAll reports whether every name of m is in the set.
+func (s *nameSet) holdsAll(m map[string]string) bool {
+	if len(m) > len(s.m) {
+		return false
+	}
+	for n := range m {
+		if _, ok := s.m[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *nameSet) equals(names []string) bool {

@@ -48,6 +48,33 @@ type classEntry struct {
 	// usually holds the same old version).
 	recent  map[string][]versioned
 	changes map[string]map[string]*wireBlob
+	// covers remembers, for the current state, which interned name sets subscribe to every
+	// resource of their type: thousands of streams share a handful of sets.
+	covers map[coverKey]bool
+}
+
+type coverKey struct {
+	typeURL string
+	names   *nameSet
+}
+
+// subscribesAll is subscribesAll(v, sub), remembered per shared name set. The entry's
+// lock is held.
+func (e *classEntry) subscribesAll(typeURL string, v versioned, sub cachev3.Subscription) bool {
+	s, ok := sub.(*subscription)
+	if !ok || s.names == nil {
+		return subscribesAll(v, sub)
+	}
+	k := coverKey{typeURL, s.names}
+	all, known := e.covers[k]
+	if !known {
+		if e.covers == nil {
+			e.covers = map[coverKey]bool{}
+		}
+		all = subscribesAll(v, sub)
+		e.covers[k] = all
+	}
+	return all
 }
 
 // partialTypes are the types whose state-of-the-world responses may carry only what
@@ -141,7 +168,19 @@ func (c *sharedCache) set(key string, st classState) {
 	}
 	var answers []answer
 	e.mu.Lock()
+	// A type whose version did not change keeps the very object the streams were sent:
+	// a stream recognizes what it holds by the identity of its "returned" map, and an
+	// equal but new map would send every stream down the slow path of comparing names.
+	kept := make(classState, len(st))
+	for t, v := range st {
+		if old, ok := e.state[t]; ok && old.version == v.version {
+			v = old
+		}
+		kept[t] = v
+	}
+	st = kept
 	e.state = st
+	e.covers = nil
 	e.remember(st)
 	for _, t := range orderedTypes {
 		for w := range e.watches[t] {
@@ -167,7 +206,7 @@ func (c *sharedCache) clear(key string) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.state = nil
+	e.state, e.covers = nil, nil
 	if e.empty() {
 		delete(c.classes, key)
 	}
@@ -310,7 +349,7 @@ func (c *sharedCache) respondSotw(e *classEntry, v versioned, w *watch) cachev3.
 		return nil
 	}
 	resp := &sotwResponse{req: req, version: v.version}
-	if w.sub.IsWildcard() || subscribesAll(v, w.sub) {
+	if w.sub.IsWildcard() || e.subscribesAll(req.GetTypeUrl(), v, w.sub) {
 		resp.wire, resp.returned = v.wire, v.sotwReturned
 		// Endpoints and routes need not be sent whole: a stream that holds a remembered
 		// version gets only the assignments or route configurations that changed since.

@@ -128,6 +128,11 @@ func TestWatchIsAnsweredOnlyByChange(t *testing.T) {
 		t.Fatalf("rds version %s, want %s", got.VersionInfo, next[resourcev3.RouteType].version)
 	}
 	noResponse(t, cds)
+	// The unchanged clusters are still the version streams were sent, map and all: a
+	// stream knows what it holds by that map's identity.
+	if !sameMap(c.entry(key).state[resourcev3.ClusterType].sotwReturned, st[resourcev3.ClusterType].sotwReturned) {
+		t.Error("an unchanged type was replaced by an equal copy")
+	}
 }
 
 // A stream that never reads must not hold up the push to the others.

@@ -56,18 +56,26 @@ type registry struct {
 }
 
 func newRegistry() *registry {
-	return &registry{proxies: map[int64]*ProxyStatus{}, byClass: map[string]map[int64]*ProxyStatus{}, changed: make(chan struct{})}
+	return &registry{proxies: map[int64]*ProxyStatus{}, byClass: map[string]map[int64]*ProxyStatus{}}
 }
 
+// notifyLocked wakes whoever waits for a change. The channel is made only when someone
+// waits: every ACK notifies, and a push to 10,000 proxies would otherwise make (and
+// collect) 10,000 channels nobody reads.
 func (r *registry) notifyLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 }
 
 // watch returns a channel closed at the next change.
 func (r *registry) watch() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
 	return r.changed
 }
 

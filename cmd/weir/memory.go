@@ -18,13 +18,19 @@ const (
 )
 
 // trimMemory checks every trimEvery and, when more than trimAtLeast bytes of heap sit idle
-// and unreturned, returns them (debug.FreeOSMemory: one full GC, at most every 10 s).
+// and unreturned and weir is at rest, returns them (debug.FreeOSMemory: one full GC, at
+// most every 10 s). At rest means no garbage collection ran since the last check: while
+// proxies connect or a push is under way weir allocates and collects, and returning
+// memory then would stall that work (the scavenger holds the heap lock) only to have the
+// memory mapped again a moment later.
 func trimMemory(ctx context.Context, log *zap.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
 	}
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
+	var lastCycles uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -32,12 +38,16 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 		case <-t.C:
 		}
 		metrics.Read(samples)
-		idle := samples[0].Value.Uint64()
-		if idle < trimAtLeast {
+		idle, cycles := samples[0].Value.Uint64(), samples[1].Value.Uint64()
+		busy := cycles != lastCycles
+		lastCycles = cycles
+		if idle < trimAtLeast || busy {
 			continue
 		}
 		start := time.Now()
 		debug.FreeOSMemory()
+		metrics.Read(samples)
+		lastCycles = samples[1].Value.Uint64() // our own collection is not activity
 		log.Debug("returned idle memory to the OS", zap.Uint64("idle_bytes", idle), zap.Duration("took", time.Since(start)))
 	}
 }
