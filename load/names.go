@@ -58,15 +58,46 @@ func referencedNames(typeURL string, res *anypb.Any) (names []string, scoped boo
 	case resourcev3.ListenerType:
 		return routeNames(res)
 	case resourcev3.ScopedRouteType:
-		var sc routev3.ScopedRouteConfiguration
-		if err := res.UnmarshalTo(&sc); err != nil {
+		if !res.MessageIs((*routev3.ScopedRouteConfiguration)(nil)) {
+			return nil, false, fmt.Errorf("decode route scope: resource is a %s", res.GetTypeUrl())
+		}
+		name, err := scanScope(res.GetValue())
+		if err != nil {
 			return nil, false, fmt.Errorf("decode route scope: %w", err)
 		}
-		if n := sc.GetRouteConfigurationName(); n != "" {
-			return []string{n}, false, nil
+		if name != "" {
+			return []string{name}, false, nil
 		}
 	}
 	return nil, false, nil
+}
+
+// scopeRouteConfigName is ScopedRouteConfiguration.route_configuration_name's field number.
+const scopeRouteConfigName = 2
+
+// scanScope reads a route scope's route configuration name off the wire: a large mesh has
+// thousands of scopes per stream.
+func scanScope(b []byte) (name string, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == scopeRouteConfigName && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", protowire.ParseError(n)
+			}
+			name, b = string(v), b[n:]
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return "", protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return name, nil
 }
 
 // edsNames reads only the three fields it needs off the wire: a CDS response of a large

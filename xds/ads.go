@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"hash/fnv"
 	"runtime"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -47,99 +49,176 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 	if err := a.cb.OnStreamOpen(ctx, id, ""); err != nil {
 		return err
 	}
-	var node *corev3.Node
-	var class string // the node's class key, worked out once
-	watches := map[string]*sotwWatch{}
-	defer func() {
-		for _, w := range watches {
-			if w.cancel != nil {
-				w.cancel()
-			}
-		}
-		a.cb.OnStreamClosed(id, node)
-	}()
-
-	reqs := make(chan *discoveryv3.DiscoveryRequest)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			req, err := st.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	// One channel for every type: responses leave in the order the cache answers, which
-	// is CDS, EDS, LDS, RDS for one change.
-	out := make(chan cachev3.Response, 2*len(orderedTypes))
-	var nonce int64
+	s := &sotwStream{a: a, id: id, st: st, ctx: ctx, watches: map[string]*sotwWatch{}}
+	defer s.close()
+	// The handler's goroutine reads requests; responses are written by a goroutine that
+	// exists only while there are responses to write. A stream at rest costs gRPC's
+	// goroutines and this one, not a reader and a writer of its own.
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-a.s.ctx.Done():
-			return nil
-		case <-recvErr:
-			return nil // the proxy went away or the stream broke; nothing to answer
-		case resp := <-out:
-			t := resp.GetRequest().GetTypeUrl()
-			w := watches[t]
-			if w == nil || resp.GetRequest() != w.req {
-				continue // answers a watch that a newer request replaced
-			}
-			msg, err := resp.GetDiscoveryResponse()
-			if err != nil {
-				return status.Errorf(codes.Internal, "build %s response: %v", shortType(t), err)
-			}
-			nonce++
-			msg.Nonce = strconv.FormatInt(nonce, 10)
-			w.nonce = msg.Nonce
-			w.sub.returned = resp.GetReturnedResources()
-			a.cb.OnStreamResponse(ctx, id, w.req, msg)
-			if err := st.Send(msg); err != nil {
-				return err
-			}
-		case req := <-reqs:
-			if req.GetNode() != nil {
-				if node == nil { // Envoy may repeat its node on every request; it does not change
-					class = ClassOf(req.GetNode()).Key()
-				}
-				node = req.GetNode()
-			} else if node == nil {
-				return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
-			} else {
-				req.Node = node
-			}
-			t := req.GetTypeUrl()
-			if t == "" {
-				return status.Error(codes.InvalidArgument, "type_url is required on an ADS stream")
-			}
-			if err := a.cb.OnStreamRequest(id, req); err != nil {
-				return err
-			}
-			w := watches[t]
-			if w != nil && w.nonce != "" && req.GetResponseNonce() != w.nonce {
-				continue // answers an older response; the newer one is on its way
-			}
-			if w == nil {
-				w = &sotwWatch{sub: &subscription{legacyWildcard: true}}
-				watches[t] = w
-			} else if w.cancel != nil {
-				w.cancel()
-			}
-			w.sub.set(req.GetResourceNames())
-			w.req = &cachev3.Request{Node: node, TypeUrl: t, VersionInfo: req.GetVersionInfo(),
-				ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
-			w.cancel = a.s.cache.watchClass(class, w.req, w.sub, out)
+		req, err := st.Recv()
+		if err != nil {
+			return nil // the proxy went away, the stream broke, or weir is stopping
+		}
+		if err := s.request(req); err != nil {
+			return err
 		}
 	}
+}
+
+// sotwStream is one state-of-the-world ADS stream.
+type sotwStream struct {
+	a   *adsServer
+	id  int64
+	st  discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer
+	ctx context.Context
+
+	mu      sync.Mutex // guards what follows; never held while calling the cache
+	node    *corev3.Node
+	class   string // the node's class key, worked out once
+	watches map[string]*sotwWatch
+	nonce   int64
+	closed  bool
+
+	qmu     sync.Mutex // guards the queue of responses to write
+	queue   []cachev3.Response
+	writing bool // a writer goroutine is running
+	broken  bool // a write failed: drop the rest
+}
+
+// request handles one request: ACK or NACK bookkeeping, then a new watch for its type.
+func (s *sotwStream) request(req *discoveryv3.DiscoveryRequest) error {
+	s.mu.Lock()
+	if req.GetNode() != nil {
+		if s.node == nil { // Envoy may repeat its node on every request; it does not change
+			s.class = ClassOf(req.GetNode()).Key()
+		}
+		s.node = req.GetNode()
+	} else if s.node == nil {
+		s.mu.Unlock()
+		return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
+	} else {
+		req.Node = s.node
+	}
+	node, class := s.node, s.class
+	s.mu.Unlock()
+	t := req.GetTypeUrl()
+	if t == "" {
+		return status.Error(codes.InvalidArgument, "type_url is required on an ADS stream")
+	}
+	if err := s.a.cb.OnStreamRequest(s.id, req); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	w := s.watches[t]
+	if w != nil && w.nonce != "" && req.GetResponseNonce() != w.nonce {
+		s.mu.Unlock()
+		return nil // answers an older response; the newer one is on its way
+	}
+	if w == nil {
+		w = &sotwWatch{sub: &subscription{legacyWildcard: true}}
+		s.watches[t] = w
+	} else if w.cancel != nil {
+		w.cancel()
+		w.cancel = nil
+	}
+	w.sub.set(req.GetResourceNames())
+	wreq := &cachev3.Request{Node: node, TypeUrl: t, VersionInfo: req.GetVersionInfo(),
+		ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
+	w.req = wreq
+	sub := *w.sub // the cache reads its own copy; the stream updates what was returned
+	s.mu.Unlock()
+
+	// The cache may answer at once, through enqueue; the lock is not held.
+	cancel := s.a.s.cache.watchClass(class, wreq, &sub, s.enqueue)
+	s.mu.Lock()
+	if s.closed || w.req != wreq {
+		cancel() // the stream ended, or a newer request replaced this watch meanwhile
+	} else {
+		w.cancel = cancel
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// enqueue hands a response to the stream's writer, starting one if none runs. It never
+// blocks: the cache calls it while answering many streams.
+func (s *sotwStream) enqueue(resp cachev3.Response) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.broken {
+		return
+	}
+	s.queue = append(s.queue, resp)
+	if !s.writing {
+		s.writing = true
+		go s.write()
+	}
+}
+
+// write sends queued responses in order until none is left.
+func (s *sotwStream) write() {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 || s.broken {
+			s.writing = false
+			s.queue = nil
+			s.qmu.Unlock()
+			return
+		}
+		resp := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.qmu.Unlock()
+
+		msg, req := s.prepare(resp)
+		if msg == nil {
+			continue
+		}
+		s.a.cb.OnStreamResponse(s.ctx, s.id, req, msg)
+		if err := s.st.Send(msg); err != nil {
+			s.qmu.Lock()
+			s.broken = true // the stream is gone; its handler sees the same on Recv
+			s.qmu.Unlock()
+		}
+	}
+}
+
+// prepare turns a response into the message to send, numbered with the stream's next
+// nonce, or returns nil if a newer request has replaced the watch it answers.
+func (s *sotwStream) prepare(resp cachev3.Response) (*discoveryv3.DiscoveryResponse, *discoveryv3.DiscoveryRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := resp.GetRequest().GetTypeUrl()
+	w := s.watches[t]
+	if w == nil || resp.GetRequest() != w.req || s.closed {
+		return nil, nil
+	}
+	msg, err := resp.GetDiscoveryResponse()
+	if err != nil { // responses are built from bytes weir marshaled itself
+		s.a.s.log.Error("build response", zap.String("type_url", t), zap.Error(err))
+		return nil, nil
+	}
+	s.nonce++
+	msg.Nonce = strconv.FormatInt(s.nonce, 10)
+	w.nonce = msg.Nonce
+	w.sub.returned = resp.GetReturnedResources()
+	return msg, w.req
+}
+
+func (s *sotwStream) close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, w := range s.watches {
+		if w.cancel != nil {
+			w.cancel()
+		}
+	}
+	node := s.node
+	s.mu.Unlock()
+	s.qmu.Lock()
+	s.broken = true
+	s.qmu.Unlock()
+	s.a.cb.OnStreamClosed(s.id, node)
 }
 
 // subscription is a stream's view of one type: wildcard, or an interned set of names,

@@ -3,7 +3,6 @@ package xds
 import (
 	"context"
 	"errors"
-	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -135,6 +134,7 @@ type watch struct {
 	delta  *cachev3.DeltaRequest
 	sub    cachev3.Subscription
 	out    chan cachev3.Response
+	notify func(cachev3.Response) // instead of out: must not block
 	dout   chan cachev3.DeltaResponse
 	done   chan struct{}
 	cancel sync.Once
@@ -168,17 +168,6 @@ func (c *sharedCache) set(key string, st classState) {
 	}
 	var answers []answer
 	e.mu.Lock()
-	// A type whose version did not change keeps the very object the streams were sent:
-	// a stream recognizes what it holds by the identity of its "returned" map, and an
-	// equal but new map would send every stream down the slow path of comparing names.
-	kept := make(classState, len(st))
-	for t, v := range st {
-		if old, ok := e.state[t]; ok && old.version == v.version {
-			v = old
-		}
-		kept[t] = v
-	}
-	st = kept
 	e.state = st
 	e.covers = nil
 	e.remember(st)
@@ -237,21 +226,27 @@ func (c *sharedCache) has(key string) bool {
 // CreateWatch answers a state-of-the-world request at once if the proxy is behind, or
 // keeps it until the class's state changes.
 func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
-	return c.watchClass(ClassOf(req.GetNode()).Key(), req, sub, out), nil
+	w := &watch{node: req.GetNode().GetId(), sotw: withoutNames(req), sub: sub, out: out, done: make(chan struct{})}
+	return c.open(ClassOf(req.GetNode()).Key(), w), nil
 }
 
 // watchClass is CreateWatch for a caller that knows the proxy's class (weir's own stream
 // loop works it out once per stream, not on every ACK).
-func (c *sharedCache) watchClass(class string, req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) func() {
-	// Keep the request without its resource names (the subscription has them): a sidecar's
-	// EDS request names every cluster of the mesh, and a watch lives as long as the stream.
-	kept := req
-	if len(req.GetResourceNames()) > 0 {
-		kept = &cachev3.Request{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), VersionInfo: req.GetVersionInfo(),
-			ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
-	}
-	w := &watch{node: req.GetNode().GetId(), sotw: kept, sub: sub, out: out, done: make(chan struct{})}
+// The answer is handed to notify, which must not block.
+func (c *sharedCache) watchClass(class string, req *cachev3.Request, sub cachev3.Subscription, notify func(cachev3.Response)) func() {
+	w := &watch{node: req.GetNode().GetId(), sotw: withoutNames(req), sub: sub, notify: notify, done: make(chan struct{})}
 	return c.open(class, w)
+}
+
+// withoutNames keeps a request without its resource names (the subscription has them): a
+// sidecar's EDS request names every cluster of the mesh, and a watch lives as long as the
+// stream.
+func withoutNames(req *cachev3.Request) *cachev3.Request {
+	if len(req.GetResourceNames()) == 0 {
+		return req
+	}
+	return &cachev3.Request{Node: req.GetNode(), TypeUrl: req.GetTypeUrl(), VersionInfo: req.GetVersionInfo(),
+		ResponseNonce: req.GetResponseNonce(), ErrorDetail: req.GetErrorDetail()}
 }
 
 // CreateDeltaWatch answers an incremental request at once if any subscribed resource
@@ -301,6 +296,10 @@ func (c *sharedCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response
 func (w *watch) deliver(resp any) {
 	if w.sotw != nil {
 		r := resp.(cachev3.Response)
+		if w.notify != nil {
+			w.notify(r)
+			return
+		}
 		select {
 		case w.out <- r:
 		default:
@@ -423,7 +422,7 @@ func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
 	held := w.sub.ReturnedResources()
 	resp := &deltaResponse{req: w.delta, version: v.version}
 	if w.sub.IsWildcard() && len(held) == 0 {
-		resp.resources, resp.next = v.deltaAll.get(), maps.Clone(v.deltaReturned)
+		resp.resources, resp.next = v.deltaAll.get(), v.deltaHeld()
 	} else if w.sub.IsWildcard() {
 		for _, name := range v.names {
 			if it := v.items[name]; held[name] != it.hash {
@@ -437,7 +436,7 @@ func respondDelta(v versioned, w *watch) cachev3.DeltaResponse {
 		}
 		// A copy: go-control-plane's delta loop edits the map it is given when the proxy
 		// unsubscribes, and this one belongs to the version.
-		resp.next = maps.Clone(v.deltaReturned)
+		resp.next = v.deltaHeld()
 	} else {
 		resp.next = make(map[string]string, len(w.sub.SubscribedResources()))
 		for name := range w.sub.SubscribedResources() {

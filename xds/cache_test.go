@@ -128,10 +128,37 @@ func TestWatchIsAnsweredOnlyByChange(t *testing.T) {
 		t.Fatalf("rds version %s, want %s", got.VersionInfo, next[resourcev3.RouteType].version)
 	}
 	noResponse(t, cds)
-	// The unchanged clusters are still the version streams were sent, map and all: a
-	// stream knows what it holds by that map's identity.
-	if !sameMap(c.entry(key).state[resourcev3.ClusterType].sotwReturned, st[resourcev3.ClusterType].sotwReturned) {
-		t.Error("an unchanged type was replaced by an equal copy")
+}
+
+// Versions are shared: two classes with equal clusters hold one copy, and a change that
+// leaves the clusters alone keeps the very object streams were sent (a stream knows what
+// it holds by the identity of its "returned" map).
+func TestPublisherSharesEqualVersions(t *testing.T) {
+	srv, _ := startServer(t)
+	a, b := ClassOf(testNode("a")).Key(), "other-class"
+	for _, key := range []string{a, b} {
+		if err := srv.Publish(key, testResources(90, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	desired := func(key string) classState {
+		cp := srv.pub.classes[key]
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		return cp.desired
+	}
+	first := desired(a)[resourcev3.ClusterType]
+	if !sameMap(desired(b)[resourcev3.ClusterType].sotwReturned, first.sotwReturned) {
+		t.Error("two classes with equal clusters hold two copies")
+	}
+	if err := srv.Publish(a, testResources(50, 50)); err != nil { // routes only
+		t.Fatal(err)
+	}
+	if !sameMap(desired(a)[resourcev3.ClusterType].sotwReturned, first.sotwReturned) {
+		t.Error("a weight change replaced the unchanged clusters by an equal copy")
+	}
+	if desired(a)[resourcev3.RouteType].version == first.version {
+		t.Error("the routes did not change")
 	}
 }
 
@@ -268,17 +295,23 @@ func TestDeltaStreamsDoNotShareReturnedMaps(t *testing.T) {
 	key := ClassOf(testNode("a")).Key()
 	st := testState(t, 90, 10)
 	c.set(key, st)
-	want := len(st[resourcev3.ClusterType].deltaReturned)
-
-	sub := stream.NewDeltaSubscription(nil, nil, nil, true)
-	ch := make(chan cachev3.DeltaResponse, 1)
-	if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{Node: testNode("a"), TypeUrl: resourcev3.ClusterType}, &sub, ch); err != nil {
-		t.Fatal(err)
+	held := func() map[string]string {
+		sub := stream.NewDeltaSubscription(nil, nil, nil, true)
+		ch := make(chan cachev3.DeltaResponse, 1)
+		if _, err := c.CreateDeltaWatch(&cachev3.DeltaRequest{Node: testNode("a"), TypeUrl: resourcev3.ClusterType}, &sub, ch); err != nil {
+			t.Fatal(err)
+		}
+		m := (<-ch).GetNextVersionMap()
+		sub.SetReturnedResources(m)
+		sub.UpdateResourceSubscriptions([]string{"a"}, nil)
+		sub.UpdateResourceSubscriptions(nil, []string{"a", "b"})
+		return m
 	}
-	sub.SetReturnedResources((<-ch).GetNextVersionMap())
-	sub.UpdateResourceSubscriptions([]string{"a"}, nil)
-	sub.UpdateResourceSubscriptions(nil, []string{"a", "b"})
-	if got := len(st[resourcev3.ClusterType].deltaReturned); got != want {
-		t.Fatalf("the version's returned map went from %d to %d entries", want, got)
+	one, two := held(), held()
+	if want := len(st[resourcev3.ClusterType].items); len(st[resourcev3.ClusterType].deltaHeld()) != want {
+		t.Fatalf("the version's resources changed: %v", st[resourcev3.ClusterType].deltaHeld())
+	}
+	if sameMap(one, two) {
+		t.Fatal("two delta streams were given one map")
 	}
 }

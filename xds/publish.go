@@ -56,6 +56,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 		return fmt.Errorf("class %s: %w", key, err)
 	}
 	p.mu.Lock()
+	p.shareLocked(st)
 	cp, ok := p.classes[key]
 	if !ok {
 		cctx, cancel := context.WithCancel(ctx)
@@ -77,6 +78,25 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	default:
 	}
 	return nil
+}
+
+// shareLocked replaces each version of st that some class already holds (this one
+// included) by that very object. Classes usually differ in a listener or two and share
+// everything else; one copy then serves them all. And a stream knows what it holds by the
+// identity of the version's "returned" map: an equal but new version would send every
+// stream down the slow path of comparing names. p.mu is held.
+func (p *publisher) shareLocked(st classState) {
+	for _, cp := range p.classes {
+		cp.mu.Lock()
+		for _, held := range []classState{cp.serving, cp.desired} {
+			for t, v := range st {
+				if h, ok := held[t]; ok && h.version == v.version {
+					st[t] = h
+				}
+			}
+		}
+		cp.mu.Unlock()
+	}
 }
 
 func (p *publisher) run(ctx context.Context, cp *classPub) {
@@ -123,6 +143,12 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 		m, err := merge(serving[t], desired[t])
 		if err != nil {
 			return serving, err
+		}
+		switch m.version { // nothing added or removed: keep the object streams hold
+		case serving[t].version:
+			m = serving[t]
+		case desired[t].version:
+			m = desired[t]
 		}
 		stage1[t] = m
 	}

@@ -90,10 +90,9 @@ type versioned struct {
 	names   []string     // sorted
 	all     []*anypb.Any // every resource, in name order
 	wire    *wireBlob    // all, encoded once for every stream
-	// sotwReturned and deltaReturned are what a stream holds after receiving all of this
-	// version (name -> type version, name -> resource hash); shared, never modified.
-	sotwReturned  map[string]string
-	deltaReturned map[string]string
+	// sotwReturned is what a state-of-the-world stream holds after receiving all of this
+	// version (name -> type version); shared, never modified.
+	sotwReturned map[string]string
 	deltaAll      *deltaList // every resource, for a delta proxy that holds none
 	marshaled     int        // bytes marshaled to build this version
 }
@@ -149,12 +148,20 @@ func fromItems(items []*item) (versioned, error) {
 	v.wire = newWireBlob(v.all)
 	v.deltaAll = &deltaList{names: v.names, items: v.items}
 	v.sotwReturned = make(map[string]string, len(sorted))
-	v.deltaReturned = make(map[string]string, len(sorted))
 	for _, name := range v.names {
 		v.sotwReturned[name] = v.version
-		v.deltaReturned[name] = v.items[name].hash
 	}
 	return v, nil
+}
+
+// deltaHeld is what a delta stream holds after receiving all of this version (name ->
+// resource hash): a new map for each stream, which go-control-plane's delta loop edits.
+func (v versioned) deltaHeld() map[string]string {
+	m := make(map[string]string, len(v.items))
+	for name, it := range v.items {
+		m[name] = it.hash
+	}
+	return m
 }
 
 // classState is what one proxy class is being served: one versioned set per type.

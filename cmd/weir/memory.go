@@ -13,13 +13,14 @@ import (
 // whole config) is returned to the OS. Go's scavenger keeps about twice the live heap
 // mapped; after a burst that is far more than weir needs at rest.
 const (
-	trimEvery   = 10 * time.Second
-	trimAtLeast = 64 << 20 // idle bytes that make a trim worth a full GC
+	trimCheckEvery = 2 * time.Second
+	trimEvery      = 10 * time.Second // at most one trim per
+	trimAtLeast    = 64 << 20         // idle bytes that make a trim worth a full GC
 )
 
-// trimMemory checks every trimEvery and, when more than trimAtLeast bytes of heap sit idle
-// and unreturned and weir is at rest, returns them (debug.FreeOSMemory: one full GC, at
-// most every 10 s). At rest means no garbage collection ran since the last check: while
+// trimMemory checks every trimCheckEvery and, when more than trimAtLeast bytes of heap sit
+// idle and unreturned and weir is at rest, returns them (debug.FreeOSMemory: one full GC,
+// at most every trimEvery). At rest means no garbage collection ran since the last check: while
 // proxies connect or a push is under way weir allocates and collects, and returning
 // memory then would stall that work (the scavenger holds the heap lock) only to have the
 // memory mapped again a moment later.
@@ -28,9 +29,10 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 	}
-	t := time.NewTicker(trimEvery)
+	t := time.NewTicker(trimCheckEvery)
 	defer t.Stop()
 	var lastCycles uint64
+	var lastTrim time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,10 +43,11 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 		idle, cycles := samples[0].Value.Uint64(), samples[1].Value.Uint64()
 		busy := cycles != lastCycles
 		lastCycles = cycles
-		if idle < trimAtLeast || busy {
+		if idle < trimAtLeast || busy || time.Since(lastTrim) < trimEvery {
 			continue
 		}
 		start := time.Now()
+		lastTrim = start
 		debug.FreeOSMemory()
 		metrics.Read(samples)
 		lastCycles = samples[1].Value.Uint64() // our own collection is not activity
