@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -217,7 +218,8 @@ func toResources(out *translator.Output) *xds.Resources {
 	}
 	for name, refs := range out.Origins {
 		for _, ref := range refs {
-			res.Origins[name] = append(res.Origins[name], ref.String())
+			// Interned: every class and each kept version names the same sources.
+			res.Origins[name] = append(res.Origins[name], unique.Make(ref.String()).Value())
 		}
 	}
 	return res

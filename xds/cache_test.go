@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -160,6 +161,10 @@ func TestPublisherSharesEqualVersions(t *testing.T) {
 	if desired(a)[resourcev3.RouteType].version == first.version {
 		t.Error("the routes did not change")
 	}
+	ha, hb := srv.pub.classes[a].hist.entries, srv.pub.classes[b].hist.entries
+	if len(ha) != 2 || len(hb) != 1 || !sameOrigins(ha[0].origins, hb[0].origins) || !sameOrigins(ha[1].origins, ha[0].origins) {
+		t.Error("equal origins are kept as separate maps")
+	}
 }
 
 // A stream that never reads must not hold up the push to the others.
@@ -314,4 +319,8 @@ func TestDeltaStreamsDoNotShareReturnedMaps(t *testing.T) {
 	if sameMap(one, two) {
 		t.Fatal("two delta streams were given one map")
 	}
+}
+
+func sameOrigins(a, b map[string][]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -3,6 +3,8 @@ package xds
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	}
 	p.mu.Lock()
 	p.shareLocked(st)
+	origins := p.shareOriginsLocked(res.Origins)
 	cp, ok := p.classes[key]
 	if !ok {
 		cctx, cancel := context.WithCancel(ctx)
@@ -71,7 +74,7 @@ func (p *publisher) set(ctx context.Context, key string, res *Resources) error {
 	}
 	cp.mu.Lock()
 	cp.desired, cp.changedAt = st, time.Now()
-	cp.hist.add(st, res.Origins)
+	cp.hist.add(st, origins)
 	cp.mu.Unlock()
 	select {
 	case cp.kick <- struct{}{}:
@@ -97,6 +100,25 @@ func (p *publisher) shareLocked(st classState) {
 		}
 		cp.mu.Unlock()
 	}
+}
+
+// shareOriginsLocked returns an equal origins map some class already keeps, else o.
+// Origins name the sources of every resource; classes and successive versions mostly
+// have the same, and each class keeps the origins of its last few versions. p.mu is held.
+func (p *publisher) shareOriginsLocked(o map[string][]string) map[string][]string {
+	for _, cp := range p.classes {
+		cp.mu.Lock()
+		n := len(cp.hist.entries)
+		var last map[string][]string
+		if n > 0 {
+			last = cp.hist.entries[n-1].origins
+		}
+		cp.mu.Unlock()
+		if last != nil && maps.EqualFunc(last, o, slices.Equal) {
+			return last
+		}
+	}
+	return o
 }
 
 func (p *publisher) run(ctx context.Context, cp *classPub) {

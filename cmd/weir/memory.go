@@ -15,11 +15,12 @@ import (
 const (
 	trimCheckEvery = 2 * time.Second
 	trimEvery      = 10 * time.Second // at most one trim per
-	trimAtLeast    = 64 << 20         // idle bytes that make a trim worth a full GC
+	trimAtLeast    = 32 << 20         // reclaimable bytes that make a trim worth a full GC
 )
 
-// trimMemory checks every trimCheckEvery and, when more than trimAtLeast bytes of heap sit
-// idle and unreturned and weir is at rest, returns them (debug.FreeOSMemory: one full GC,
+// trimMemory checks every trimCheckEvery and, when more than trimAtLeast bytes could be
+// returned (heap that sits idle and unreturned, plus garbage: at rest no collection runs
+// to free it) and weir is at rest, returns them (debug.FreeOSMemory: one full GC,
 // at most every trimEvery). At rest means no garbage collection ran since the last check: while
 // proxies connect or a push is under way weir allocates and collects, and returning
 // memory then would stall that work (the scavenger holds the heap lock) only to have the
@@ -28,6 +29,8 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/memory/classes/heap/objects:bytes"}, // live and garbage
+		{Name: "/gc/heap/live:bytes"},                // live at the last collection
 	}
 	t := time.NewTicker(trimCheckEvery)
 	defer t.Stop()
@@ -40,7 +43,11 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 		case <-t.C:
 		}
 		metrics.Read(samples)
-		idle, cycles := samples[0].Value.Uint64(), samples[1].Value.Uint64()
+		cycles := samples[1].Value.Uint64()
+		idle := samples[0].Value.Uint64()
+		if objects, live := samples[2].Value.Uint64(), samples[3].Value.Uint64(); objects > live {
+			idle += objects - live
+		}
 		busy := cycles != lastCycles
 		lastCycles = cycles
 		if idle < trimAtLeast || busy || time.Since(lastTrim) < trimEvery {

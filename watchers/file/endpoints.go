@@ -99,7 +99,7 @@ func (e *endpoints) fromSlice(s *service, o *object) {
 }
 
 func (e *endpoints) fromSliceEndpoint(s *service, o *object, servicePort, port uint32, ep discoveryv1.Endpoint) {
-	var pod *corev1.Pod
+	var pod *podInfo
 	var labels map[string]string
 	if ref := ep.TargetRef; ref != nil && ref.Kind == kindPod {
 		ns := ref.Namespace
@@ -107,7 +107,7 @@ func (e *endpoints) fromSliceEndpoint(s *service, o *object, servicePort, port u
 			ns = o.ref.Namespace
 		}
 		if po := e.podByName[[2]string{ns, ref.Name}]; po != nil {
-			pod, labels = po.pod, po.pod.Labels
+			pod, labels = po.pod, po.pod.labels
 		}
 	}
 	for _, addr := range ep.Addresses {
@@ -123,7 +123,7 @@ func (e *endpoints) fromSliceEndpoint(s *service, o *object, servicePort, port u
 func (e *endpoints) fromPods(s *service) {
 	for _, o := range e.pods[s.model.Namespace] {
 		pod := o.pod
-		if !selects(s.model.Selector, pod.Labels) || !podServes(pod) {
+		if !selects(s.model.Selector, pod.labels) || !pod.serves {
 			continue
 		}
 		for i, p := range s.model.Ports {
@@ -140,8 +140,8 @@ func (e *endpoints) fromPods(s *service) {
 			}
 			e.out = append(e.out, &model.Endpoint{
 				Source: o.ref, Hostname: s.model.Hostname, ServicePort: p.Number,
-				Address: pod.Status.PodIP, Port: port, Labels: pod.Labels,
-				Locality: localityFromLabels(pod.Labels), Ready: podReady(pod),
+				Address: pod.ip, Port: port, Labels: pod.labels,
+				Locality: localityFromLabels(pod.labels), Ready: pod.ready,
 			})
 		}
 	}

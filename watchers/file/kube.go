@@ -55,11 +55,38 @@ func checkServicePorts(ports []corev1.ServicePort) []fieldProblem {
 }
 
 func decodePod(o *object, raw []byte) {
-	var pod corev1.Pod
-	if o.reject(decodeStrict(raw, &pod)) {
+	var p corev1.Pod
+	if o.reject(decodeStrict(raw, &p)) {
 		return
 	}
-	o.pod = &pod
+	o.pod = newPodInfo(&p)
+}
+
+// podInfo is what weir reads of a Pod. The decoded Pod is dropped: a mesh has thousands
+// of Pods, and each corev1.Pod is over a kilobyte before any of its fields is set.
+type podInfo struct {
+	labels map[string]string
+	ip     string
+	serves bool // podServes
+	ready  bool // podReady
+	ports  []namedPort
+}
+
+type namedPort struct {
+	name string
+	port uint32
+}
+
+func newPodInfo(p *corev1.Pod) *podInfo {
+	info := &podInfo{labels: p.Labels, ip: p.Status.PodIP, serves: podServes(p), ready: podReady(p)}
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name != "" && (cp.Protocol == "" || cp.Protocol == corev1.ProtocolTCP) {
+				info.ports = append(info.ports, namedPort{cp.Name, uint32(cp.ContainerPort)})
+			}
+		}
+	}
+	return info
 }
 
 func decodeEndpointSlice(o *object, raw []byte) {
@@ -89,12 +116,10 @@ func podServes(pod *corev1.Pod) bool {
 }
 
 // containerPort finds a Pod's container port by name, for a Service's named targetPort.
-func containerPort(pod *corev1.Pod, name string) (uint32, bool) {
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == name && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
-				return uint32(p.ContainerPort), true
-			}
+func containerPort(pod *podInfo, name string) (uint32, bool) {
+	for _, p := range pod.ports {
+		if p.name == name {
+			return p.port, true
 		}
 	}
 	return 0, false
@@ -113,10 +138,10 @@ func localityFromLabels(labels map[string]string) model.Locality {
 
 // sliceLocality places one EndpointSlice endpoint: the Pod's labels win (they are what a
 // person wrote), then the endpoint's zone field and its deprecated topology map.
-func sliceLocality(pod *corev1.Pod, ep discoveryv1.Endpoint) model.Locality {
+func sliceLocality(pod *podInfo, ep discoveryv1.Endpoint) model.Locality {
 	var loc model.Locality
 	if pod != nil {
-		loc = localityFromLabels(pod.Labels)
+		loc = localityFromLabels(pod.labels)
 	}
 	fallback := localityFromLabels(ep.DeprecatedTopology)
 	if ep.Zone != nil {

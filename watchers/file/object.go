@@ -35,7 +35,7 @@ type object struct {
 
 	service  *corev1.Service
 	slice    *discoveryv1.EndpointSlice
-	pod      *corev1.Pod
+	pod      *podInfo
 	vs       *model.VirtualService
 	dr       *model.DestinationRule
 	entry    *networking.ServiceEntry
