@@ -19,7 +19,7 @@ import sys
 
 SCHEMA = "weir-bench/v1"
 SERVER_ORDER = ["weir", "reference"]
-TYPES = ["cds", "eds", "lds", "rds"]
+TYPES = ["cds", "eds", "lds", "srds", "rds"]
 
 
 def load_runs(paths):
@@ -189,7 +189,7 @@ def table(runs, machines, out=sys.stdout):
         print(f"**{title}**\n", file=out)
         print("| N | weir p50 | weir p99 | ref p50 | ref p99 | p99 ref/weir | RSS weir, steady | RSS ref, steady | RSS ref/weir "
               "| CPU weir | CPU ref | first-config p99 weir | first-config p99 ref "
-              "| churn responses weir (cds/eds/lds/rds) | churn responses ref (cds/eds/lds/rds) |", file=out)
+              "| churn responses weir (cds/eds/lds/srds/rds) | churn responses ref (cds/eds/lds/srds/rds) |", file=out)
         print("|" + "---:|" * 15, file=out)
         notes = []
         for n in sorted(byn):

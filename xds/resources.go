@@ -93,8 +93,8 @@ type versioned struct {
 	// sotwReturned is what a state-of-the-world stream holds after receiving all of this
 	// version (name -> type version); shared, never modified.
 	sotwReturned map[string]string
-	deltaAll      *deltaList // every resource, for a delta proxy that holds none
-	marshaled     int        // bytes marshaled to build this version
+	deltaAll     *deltaList // every resource, for a delta proxy that holds none
+	marshaled    int        // bytes marshaled to build this version
 }
 
 func newVersioned(resources []types.Resource) (versioned, error) {

@@ -152,7 +152,7 @@ func writeSummary(w io.Writer, o *Output) {
 	m := o.Machine
 	fmt.Fprintf(w, "%s, %d cores, %s, kernel %s, %s\n", m.CPUModel, m.Cores, mibs(m.MemTotalBytes)+" RAM", m.Kernel, m.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tN\tsvcs\tup\tall up\tfirst p50\tfirst p99\tRSS\tCPU\tchg p50\tchg p99\tchg max\tpeak RSS\tCPU s\tchurn resp c/e/l/r\tchurn MiB\t")
+	fmt.Fprintln(tw, "server\tN\tsvcs\tup\tall up\tfirst p50\tfirst p99\tRSS\tCPU\tchg p50\tchg p99\tchg max\tpeak RSS\tCPU s\tchurn resp c/e/l/s/r\tchurn MiB\t")
 	for _, r := range o.Runs {
 		row := []string{r.Server, fmt.Sprint(r.N), fmt.Sprint(r.Services), fmt.Sprintf("%d/%d", r.Up, r.N),
 			sec(r.AllUp), sec(r.FirstConfig.P50), sec(r.FirstConfig.P99)}
@@ -168,8 +168,8 @@ func writeSummary(w io.Writer, o *Output) {
 		}
 		row = append(row, mibs(r.PeakRSSBytes), fmt.Sprintf("%.1f", r.CPUSeconds))
 		if ch := r.Churn; ch != nil {
-			row = append(row, fmt.Sprintf("%d/%d/%d/%d", ch.Responses["cds"].Responses, ch.Responses["eds"].Responses,
-				ch.Responses["lds"].Responses, ch.Responses["rds"].Responses), mibs(totalBytes(ch.Responses)))
+			row = append(row, fmt.Sprintf("%d/%d/%d/%d/%d", ch.Responses["cds"].Responses, ch.Responses["eds"].Responses,
+				ch.Responses["lds"].Responses, ch.Responses["srds"].Responses, ch.Responses["rds"].Responses), mibs(totalBytes(ch.Responses)))
 		} else {
 			row = append(row, "-", "-")
 		}
