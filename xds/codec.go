@@ -115,7 +115,7 @@ func unmarshalRequest(b []byte, req *discoveryv3.DiscoveryRequest) error {
 		intern(req.ResourceNames)
 		return nil
 	}
-	if err := proto.Unmarshal(rest, req); err != nil {
+	if err := unmarshalShallow(rest, req); err != nil {
 		return err
 	}
 	if start >= 0 {
@@ -170,4 +170,40 @@ func (t *nameListTable) get(raw []byte) ([]string, error) {
 	t.bytes += len(raw)
 	t.mu.Unlock()
 	return names, nil
+}
+
+// nodeField is DiscoveryRequest.node's field number.
+const nodeField = 2
+
+// unmarshalShallow decodes b into req. A request that carries the node (a stream's first)
+// is decoded on a goroutine of its own: the node's metadata is a nested Struct, decoding
+// it runs deep, and the calling goroutine is the stream's handler, which keeps whatever
+// stack it grew for as long as the stream lives (a stack shrinks only while under a
+// quarter of it is used, and gRPC's call chain alone uses more than that of 8 KB).
+func unmarshalShallow(b []byte, req *discoveryv3.DiscoveryRequest) error {
+	if !hasField(b, nodeField) {
+		return proto.Unmarshal(b, req)
+	}
+	done := make(chan error, 1)
+	go func() { done <- proto.Unmarshal(b, req) }()
+	return <-done
+}
+
+// hasField reports whether the top-level message b has field num.
+func hasField(b []byte, num protowire.Number) bool {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return true // let the decoder report it
+		}
+		if n == num {
+			return true
+		}
+		m := protowire.ConsumeFieldValue(n, typ, b[l:])
+		if m < 0 {
+			return true
+		}
+		b = b[l+m:]
+	}
+	return false
 }

@@ -26,9 +26,10 @@ type TypeStatus struct {
 	LastNack     *Nack  `json:"last_nack,omitempty"`
 
 	nackedVersion string
-	// nonces maps the nonces of recent responses to the version they carried; delta ACKs
-	// carry only the nonce.
-	nonces map[string]string
+	// nonces holds the nonces of recent responses and the version each carried (delta
+	// ACKs carry only the nonce): a small ring, not a map, since every proxy has one per
+	// type.
+	nonces nonceRing
 }
 
 // ProxyStatus describes one connected proxy (one ADS stream).
@@ -44,7 +45,27 @@ type ProxyStatus struct {
 	class    model.ProxyClass
 }
 
-const maxNonces = 8
+const maxNonces = 4 // responses of one type in flight on one stream: one or two
+
+// nonceRing remembers the last maxNonces (nonce, version) pairs.
+type nonceRing struct {
+	next  int
+	pairs [maxNonces][2]string
+}
+
+func (r *nonceRing) add(nonce, version string) {
+	r.pairs[r.next] = [2]string{nonce, version}
+	r.next = (r.next + 1) % maxNonces
+}
+
+func (r *nonceRing) get(nonce string) (string, bool) {
+	for _, p := range r.pairs {
+		if p[0] == nonce && nonce != "" {
+			return p[1], true
+		}
+	}
+	return "", false
+}
 
 // registry tracks every stream's node, class and per-type versions. Waiters are woken
 // through a channel that is closed and replaced on every change.
@@ -144,7 +165,7 @@ func (r *registry) typeStatus(streamID int64, typeURL string) *TypeStatus {
 	}
 	ts, ok := p.Types[shortType(typeURL)]
 	if !ok {
-		ts = &TypeStatus{nonces: map[string]string{}}
+		ts = &TypeStatus{}
 		p.Types[shortType(typeURL)] = ts
 	}
 	return ts
@@ -169,10 +190,7 @@ func (r *registry) sent(streamID int64, typeURL, version, nonce string) {
 		return
 	}
 	ts.SentVersion = version
-	if len(ts.nonces) >= maxNonces {
-		clear(ts.nonces)
-	}
-	ts.nonces[nonce] = version
+	ts.nonces.add(nonce, version)
 }
 
 // acked records an ACK of the response with the given nonce.
@@ -183,7 +201,7 @@ func (r *registry) acked(streamID int64, typeURL, nonce string) {
 	if ts == nil {
 		return
 	}
-	if v, ok := ts.nonces[nonce]; ok && v != ts.AckedVersion {
+	if v, ok := ts.nonces.get(nonce); ok && v != ts.AckedVersion {
 		ts.AckedVersion = v
 		r.notifyLocked()
 	}
@@ -198,7 +216,7 @@ func (r *registry) nacked(streamID int64, typeURL, nonce string, n Nack) (string
 	if ts == nil {
 		return "", false
 	}
-	v, ok := ts.nonces[nonce]
+	v, ok := ts.nonces.get(nonce)
 	if !ok {
 		return "", false
 	}
@@ -254,7 +272,7 @@ func (r *registry) list() []ProxyStatus {
 		cp.Types = make(map[string]*TypeStatus, len(p.Types))
 		for k, ts := range p.Types {
 			t := *ts
-			t.nonces = nil
+			t.nonces = nonceRing{}
 			cp.Types[k] = &t
 		}
 		out = append(out, cp)
