@@ -14,17 +14,18 @@ import (
 // mapped; after a burst that is far more than weir needs at rest.
 const (
 	trimCheckEvery = 2 * time.Second
+	trimQuietFor   = 3                // checks in a row without a collection
 	trimEvery      = 10 * time.Second // at most one trim per
 	trimAtLeast    = 32 << 20         // reclaimable bytes that make a trim worth a full GC
 )
 
 // trimMemory checks every trimCheckEvery and, when more than trimAtLeast bytes could be
 // returned (heap that sits idle and unreturned, plus garbage: at rest no collection runs
-// to free it) and weir is at rest, returns them (debug.FreeOSMemory: one full GC,
-// at most every trimEvery). At rest means no garbage collection ran since the last check: while
-// proxies connect or a push is under way weir allocates and collects, and returning
-// memory then would stall that work (the scavenger holds the heap lock) only to have the
-// memory mapped again a moment later.
+// to free it) and weir is at rest, returns them (debug.FreeOSMemory: one full GC, at most
+// every trimEvery). At rest means no garbage collection ran for trimQuietFor checks in a
+// row (6 s): while proxies connect or pushes follow one another weir allocates and
+// collects, and returning memory then would stall that work (the scavenger holds the heap
+// lock) only to have the memory mapped again a moment later.
 func trimMemory(ctx context.Context, log *zap.Logger) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
@@ -36,6 +37,7 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 	defer t.Stop()
 	var lastCycles uint64
 	var lastTrim time.Time
+	quiet := 0 // checks in a row without a collection
 	for {
 		select {
 		case <-ctx.Done():
@@ -48,9 +50,13 @@ func trimMemory(ctx context.Context, log *zap.Logger) {
 		if objects, live := samples[2].Value.Uint64(), samples[3].Value.Uint64(); objects > live {
 			idle += objects - live
 		}
-		busy := cycles != lastCycles
+		if cycles != lastCycles {
+			quiet = 0
+		} else {
+			quiet++
+		}
 		lastCycles = cycles
-		if idle < trimAtLeast || busy || time.Since(lastTrim) < trimEvery {
+		if idle < trimAtLeast || quiet < trimQuietFor || time.Since(lastTrim) < trimEvery {
 			continue
 		}
 		start := time.Now()
