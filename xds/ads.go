@@ -131,8 +131,8 @@ func (s *sotwStream) request(req *discoveryv3.DiscoveryRequest) error {
 	// The cache may answer at once, through enqueue; the lock is not held.
 	cancel := s.a.s.cache.watchClass(class, wreq, &sub, s.enqueue)
 	s.mu.Lock()
-	if s.closed || w.req != wreq {
-		cancel() // the stream ended, or a newer request replaced this watch meanwhile
+	if s.closed {
+		cancel() // the stream ended meanwhile
 	} else {
 		w.cancel = cancel
 	}
