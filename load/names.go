@@ -352,9 +352,9 @@ func (f *routeFollower) names() ([]string, bool) {
 	if f.scoped && !f.scopesSeen {
 		return nil, false
 	}
-	names := append(append([]string(nil), f.fromListeners...), f.fromScopes...)
-	if !f.scoped {
-		names = append([]string(nil), f.fromListeners...)
+	names := append([]string(nil), f.fromListeners...)
+	if f.scoped {
+		names = append(names, f.fromScopes...)
 	}
 	return sortedUnique(names), true
 }
