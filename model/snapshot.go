@@ -2,6 +2,8 @@ package model
 
 import (
 	networking "istio.io/api/networking/v1"
+
+	"github.com/weir-mesh/weir/api/v1alpha1"
 )
 
 // DefaultDomainSuffix is the cluster domain used to expand short service names.
@@ -16,6 +18,7 @@ type Snapshot struct {
 	Endpoints        []*Endpoint
 	VirtualServices  []*VirtualService
 	DestinationRules []*DestinationRule
+	Rollouts         []*Rollout
 	// Diagnostics found while reading the sources (parse errors, unknown kinds, invalid
 	// objects that were dropped).
 	Diagnostics []Diagnostic
@@ -106,4 +109,13 @@ type VirtualService struct {
 type DestinationRule struct {
 	Source Ref
 	Spec   *networking.DestinationRule
+}
+
+// Rollout is a weir Rollout with its source. Status, when the source has one (a
+// Kubernetes object), is the state last written back.
+type Rollout struct {
+	Source     Ref
+	Generation int64
+	Spec       *v1alpha1.RolloutSpec
+	Status     *v1alpha1.RolloutStatus
 }

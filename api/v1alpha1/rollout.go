@@ -80,7 +80,7 @@ type Step struct {
 // Pause holds the rollout: for a duration, or until `weir rollout resume` when no
 // duration is given.
 type Pause struct {
-	Duration *metav1.Duration `json:"duration,omitempty"`
+	Duration *Duration `json:"duration,omitempty"`
 }
 
 // BlueGreenStrategy keeps the canary at 0 % of user traffic for iterations checks, then
@@ -124,7 +124,7 @@ const (
 
 // Analysis says how often and by what each step is judged.
 type Analysis struct {
-	Interval metav1.Duration `json:"interval"`
+	Interval Duration `json:"interval"`
 	// Threshold is the number of failed checks that rolls the canary back.
 	Threshold int32 `json:"threshold"`
 	// MinRequests is the fewest requests the canary must see in an interval for its
@@ -149,7 +149,7 @@ type Metric struct {
 	// ThresholdRange is the accepted range; a value outside fails the check.
 	ThresholdRange ThresholdRange `json:"thresholdRange"`
 	// Interval is the window measured (default: analysis.interval).
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *Duration `json:"interval,omitempty"`
 	// Percentile for request-duration (default 99).
 	Percentile *float64 `json:"percentile,omitempty"`
 	// Query is a PromQL query; it makes the metric a Prometheus one. The query may use
@@ -190,7 +190,7 @@ type Webhook struct {
 	Name     string            `json:"name"`
 	Type     WebhookType       `json:"type"`
 	URL      string            `json:"url"`
-	Timeout  *metav1.Duration  `json:"timeout,omitempty"`
+	Timeout  *Duration         `json:"timeout,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 

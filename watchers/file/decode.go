@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/weir-mesh/weir/api/v1alpha1"
 	"github.com/weir-mesh/weir/model"
 )
 
@@ -153,6 +154,8 @@ func decoderFor(apiVersion, kind string) (func(*object, []byte), bool) {
 		return decodeEndpointSlice, true
 	case group == "networking.istio.io" && (version == "v1" || version == "v1beta1" || version == "v1alpha3"):
 		return istioDecoder(kind)
+	case group == v1alpha1.Group && version == v1alpha1.Version && kind == kindRollout:
+		return decodeRollout, true
 	}
 	return nil, false
 }
@@ -218,6 +221,9 @@ func isParserError(msg string) bool {
 func describeJSONError(err error) (field, msg string) {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
+		if typeErr.Type != nil && typeErr.Type.Name() == "Duration" {
+			return typeErr.Field, fmt.Sprintf("must be a duration such as 30s, 1m or 1h30m, not %s", typeErr.Value)
+		}
 		msg := fmt.Sprintf("must be %s, not %s", jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)
 		if typeErr.Value == "bool" && typeErr.Type.Kind().String() == "string" {
 			msg += " (YAML reads unquoted yes, no, on, off, y and n as true or false: quote the value)"

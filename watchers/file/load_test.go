@@ -324,7 +324,6 @@ func TestUnsupportedKinds(t *testing.T) {
 		{"istio sidecar", "apiVersion: networking.istio.io/v1beta1\nkind: Sidecar\nmetadata: {name: default}\n", "Sidecar default/default (x.yaml)"},
 		{"security", "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny}\n", "AuthorizationPolicy default/deny (x.yaml)"},
 		{"flagger canary", "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: c}\n", "Canary default/c (x.yaml)"},
-		{"weir rollout", "apiVersion: weir.dev/v1alpha1\nkind: Rollout\nmetadata: {name: r}\n", "Rollout default/r (x.yaml)"},
 		{"deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n", "Deployment default/d (x.yaml)"},
 		{"old endpoint slice", "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: s}\n", "EndpointSlice default/s (x.yaml)"},
 		{"kustomization, which has no name", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n", "Kustomization #1 (x.yaml)"},

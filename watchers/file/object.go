@@ -40,6 +40,7 @@ type object struct {
 	dr       *model.DestinationRule
 	entry    *networking.ServiceEntry
 	workload *networking.WorkloadEntry
+	rollout  *model.Rollout
 }
 
 func (o *object) key() objectKey {

@@ -31,11 +31,14 @@ func build(objs []*object) *model.Snapshot {
 			snap.VirtualServices = append(snap.VirtualServices, o.vs)
 		case o.dr != nil:
 			snap.DestinationRules = append(snap.DestinationRules, o.dr)
+		case o.rollout != nil:
+			snap.Rollouts = append(snap.Rollouts, o.rollout)
 		}
 	}
 	slices.SortStableFunc(snap.Services, func(a, b *model.Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
 	slices.SortStableFunc(snap.VirtualServices, func(a, b *model.VirtualService) int { return compareNames(a.Source, b.Source) })
 	slices.SortStableFunc(snap.DestinationRules, func(a, b *model.DestinationRule) int { return compareNames(a.Source, b.Source) })
+	slices.SortStableFunc(snap.Rollouts, func(a, b *model.Rollout) int { return compareNames(a.Source, b.Source) })
 	return snap
 }
 

@@ -182,7 +182,7 @@ func (w *Watcher) reload(publish func(*model.Snapshot)) error {
 	w.metrics.reloads.WithLabelValues(reloadPublished).Inc()
 	w.log.Info("published snapshot", zap.String("dir", w.dir),
 		zap.Int("services", len(snap.Services)), zap.Int("endpoints", len(snap.Endpoints)),
-		zap.Int("virtual_services", len(snap.VirtualServices)), zap.Int("destination_rules", len(snap.DestinationRules)),
+		zap.Int("virtual_services", len(snap.VirtualServices)), zap.Int("destination_rules", len(snap.DestinationRules)), zap.Int("rollouts", len(snap.Rollouts)),
 		zap.Int("diagnostics", len(snap.Diagnostics)), zap.Duration("took", time.Since(start)))
 	return nil
 }
