@@ -112,6 +112,9 @@ func (v *validator) rolloutMatch(path string, m v1alpha1.Match) {
 		}
 		v.rolloutString(path+".headers."+name, sm)
 	}
+	if len(m.Cookies) > 1 {
+		v.errorf(path+".cookies", "one cookie per match: conditions on several cookies cannot be written as one Cookie header match")
+	}
 	for name, sm := range m.Cookies {
 		if name == "" || strings.ContainsAny(name, "=; \t") {
 			v.errorf(path+".cookies."+name, "%q is not a valid cookie name", name)

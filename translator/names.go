@@ -30,25 +30,9 @@ func virtualHostName(hostname string, port uint32) string {
 	return fmt.Sprintf("%s:%d", hostname, port)
 }
 
-// resolveHost turns a host as written in a VirtualService or DestinationRule into the
-// hostname services are indexed by. A host that names a known service (a ServiceEntry host
-// or an FQDN) is taken as is; short Kubernetes forms are expanded relative to the object's
-// namespace the way Istio does: "reviews" -> reviews.<ns>.svc.cluster.local,
-// "reviews.ns" -> reviews.ns.svc.cluster.local.
+// resolveHost is model.ResolveHost: translator and rollouts read hosts alike.
 func resolveHost(host, namespace string, known func(string) bool) string {
-	if known(host) || isWildcard(host) {
-		return host
-	}
-	switch strings.Count(host, ".") {
-	case 0:
-		return host + "." + namespace + "." + model.DefaultDomainSuffix
-	case 1:
-		return host + "." + model.DefaultDomainSuffix
-	}
-	if strings.HasSuffix(host, ".svc") {
-		return host + "." + strings.TrimPrefix(model.DefaultDomainSuffix, "svc.")
-	}
-	return host
+	return model.ResolveHost(host, namespace, known)
 }
 
 func isWildcard(host string) bool {
