@@ -121,8 +121,8 @@ http:
 `,
 		},
 		{
-			name: "a subset no DestinationRule defines leaves the routes as written",
-			snap: snapWith(vsYAML(t, "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n")),
+			name:    "a subset no DestinationRule defines leaves the routes as written",
+			snap:    snapWith(vsYAML(t, "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n")),
 			rollout: rolloutOf(), state: State{Phase: progressing, Stable: "v1", Canary: "v9", CanaryWeight: 25},
 			want: "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n",
 			errs: []string{`no DestinationRule of reviews.default.svc.cluster.local defines subset "v9"; the rollout does not move traffic`},
