@@ -38,7 +38,15 @@ type Pipeline struct {
 	diags   []model.Diagnostic
 	ready   bool
 	kick    chan struct{}
+
+	overlay   Overlay
+	gen       uint64 // bumped by Refresh
+	published uint64 // the generation every class was last published with
 }
+
+// Overlay rewrites each source snapshot before translation (the rollout controller's
+// weights) and says what it could not apply.
+type Overlay func(*model.Snapshot) (*model.Snapshot, []model.Diagnostic)
 
 // New returns a pipeline that publishes to out.
 func New(log *zap.Logger, out Publisher, reg prometheus.Registerer) *Pipeline {
@@ -82,6 +90,33 @@ func (p *Pipeline) wake() {
 	case p.kick <- struct{}{}:
 	default:
 	}
+}
+
+// SetOverlay installs the overlay applied to every snapshot from now on.
+func (p *Pipeline) SetOverlay(o Overlay) {
+	p.mu.Lock()
+	p.overlay = o
+	p.mu.Unlock()
+}
+
+// Refresh asks for a new translation because what the overlay returns changed. It returns
+// a generation: once Published reports it (or a later one), every class has been
+// published with the overlay as it was when Refresh was called.
+func (p *Pipeline) Refresh() uint64 {
+	p.mu.Lock()
+	p.gen++
+	gen := p.gen
+	p.dirty = true
+	p.mu.Unlock()
+	p.wake()
+	return gen
+}
+
+// Published returns the generation of the last translation published for every class.
+func (p *Pipeline) Published() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.published
 }
 
 // Ready reports whether a first snapshot has been read.
@@ -130,21 +165,35 @@ func (p *Pipeline) step() {
 			todo = append(todo, class)
 		}
 	}
-	full := p.dirty
+	full, gen, overlay := p.dirty, p.gen, p.overlay
 	p.dirty, p.pending, p.ready = false, map[string]bool{}, true
 	p.mu.Unlock()
 
 	sort.Slice(todo, func(i, j int) bool { return todo[i].Key() < todo[j].Key() })
 	diags := append([]model.Diagnostic(nil), snap.Diagnostics...)
+	if overlay != nil {
+		var od []model.Diagnostic
+		snap, od = overlay(snap)
+		diags = append(diags, od...)
+	}
+	allPublished := true
 	for _, class := range todo {
-		diags = append(diags, p.translate(snap, class)...)
+		d, ok := p.translate(snap, class)
+		diags = append(diags, d...)
+		allPublished = allPublished && ok
 	}
 	if full {
 		p.setDiagnostics(dedupe(diags))
 	}
+	if full && allPublished {
+		p.mu.Lock()
+		p.published = max(p.published, gen)
+		p.mu.Unlock()
+	}
 }
 
-func (p *Pipeline) translate(snap *model.Snapshot, class model.ProxyClass) []model.Diagnostic {
+// translate publishes one class's config; false means it could not be published.
+func (p *Pipeline) translate(snap *model.Snapshot, class model.ProxyClass) ([]model.Diagnostic, bool) {
 	start := time.Now()
 	out, diags := translator.Translate(snap, class)
 	p.metrics.translate.Observe(time.Since(start).Seconds())
@@ -152,12 +201,13 @@ func (p *Pipeline) translate(snap *model.Snapshot, class model.ProxyClass) []mod
 	_, wanted := p.classes[class.Key()]
 	p.mu.Unlock()
 	if !wanted { // forgotten while we translated
-		return diags
+		return diags, true
 	}
 	if err := p.out.Publish(class.Key(), toResources(out)); err != nil {
 		p.log.Error("config not published; still serving the previous one", zap.String("class", class.Key()), zap.Error(err))
+		return diags, false
 	}
-	return diags
+	return diags, true
 }
 
 // setDiagnostics stores the new set and logs what is new in it.

@@ -122,3 +122,38 @@ func eventually(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestOverlayIsAppliedAndRefreshIsPublished(t *testing.T) {
+	rec := &recorder{}
+	p := New(zaptest.NewLogger(t), rec, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	var mu sync.Mutex
+	extra := "v1"
+	p.SetOverlay(func(s *model.Snapshot) (*model.Snapshot, []model.Diagnostic) {
+		mu.Lock()
+		defer mu.Unlock()
+		return reviews("v1", extra), []model.Diagnostic{model.Warnf(model.Ref{Kind: "Rollout", Name: "r"}, "", "from the overlay")}
+	})
+	a := sidecar("default")
+	p.AddClass(a)
+	p.Update(reviews("v1"))
+	eventually(t, func() bool { return len(rec.clusters(a.Key())) == 2 })
+
+	mu.Lock()
+	extra = "v2"
+	mu.Unlock()
+	gen := p.Refresh()
+	eventually(t, func() bool { return p.Published() >= gen })
+	if got := rec.clusters(a.Key()); len(got) != 3 {
+		t.Errorf("after Refresh the overlay's snapshot is not what was published: clusters %v", got)
+	}
+	found := false
+	for _, d := range p.Diagnostics() {
+		found = found || d.Message == "from the overlay"
+	}
+	if !found {
+		t.Errorf("overlay diagnostics are not reported: %v", p.Diagnostics())
+	}
+}
