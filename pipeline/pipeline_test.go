@@ -130,11 +130,11 @@ func TestOverlayIsAppliedAndRefreshIsPublished(t *testing.T) {
 	defer cancel()
 	go p.Run(ctx)
 	var mu sync.Mutex
-	extra := "v1"
+	subsets := []string{"v1"}
 	p.SetOverlay(func(s *model.Snapshot) (*model.Snapshot, []model.Diagnostic) {
 		mu.Lock()
 		defer mu.Unlock()
-		return reviews("v1", extra), []model.Diagnostic{model.Warnf(model.Ref{Kind: "Rollout", Name: "r"}, "", "from the overlay")}
+		return reviews(subsets...), []model.Diagnostic{model.Warnf(model.Ref{Kind: "Rollout", Name: "r"}, "", "from the overlay")}
 	})
 	a := sidecar("default")
 	p.AddClass(a)
@@ -142,7 +142,7 @@ func TestOverlayIsAppliedAndRefreshIsPublished(t *testing.T) {
 	eventually(t, func() bool { return len(rec.clusters(a.Key())) == 2 })
 
 	mu.Lock()
-	extra = "v2"
+	subsets = []string{"v1", "v2"}
 	mu.Unlock()
 	gen := p.Refresh()
 	eventually(t, func() bool { return p.Published() >= gen })
