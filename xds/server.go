@@ -31,6 +31,9 @@ type Options struct {
 	// MiB; negative: unbounded), so a crowd of proxies connecting at once costs bounded
 	// memory instead of one marshaled copy of the whole config each.
 	SendBudget int64
+	// Services are more gRPC services served on the xDS port, such as the metrics
+	// service Envoy sends its stats to.
+	Services []func(grpc.ServiceRegistrar)
 }
 
 // Server is weir's ADS server.
@@ -160,6 +163,9 @@ func (s *Server) Serve(lis net.Listener) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xs)
+	for _, register := range s.opts.Services {
+		register(g)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	select {
