@@ -3,6 +3,7 @@ package envoystats
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	promclient "github.com/prometheus/client_model/go"
@@ -84,17 +85,20 @@ func dropSubScopes(us []update) []update {
 
 func isSubScope(c string, clusters map[string]bool) bool {
 	for _, s := range envoySubScopes {
-		if len(c) > len(s) && c[len(c)-len(s):] == s && clusters[c[:len(c)-len(s)]] {
+		if base, ok := strings.CutSuffix(c, s); ok && clusters[base] {
 			return true
 		}
 	}
-	// zone.<from>.<to>: the base is whatever comes before the last ".zone." but two dots.
-	for i := len(c) - 1; i > 0; i-- {
-		if c[i] == '.' && len(c)-i > len(".zone.") && c[i:i+len(".zone.")] == ".zone." && clusters[c[:i]] {
+	for i := 0; ; {
+		j := strings.Index(c[i:], ".zone.")
+		if j < 0 {
+			return false
+		}
+		if clusters[c[:i+j]] {
 			return true
 		}
+		i += j + 1
 	}
-	return false
 }
 
 // update is one kept stat of one message.

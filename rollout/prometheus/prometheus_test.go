@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,7 @@ func TestMeasure(t *testing.T) {
 			metric: customMetric,
 			answers: map[string]answer{custom: {body: `{"status":"success","data":{"resultType":"vector","result":[` +
 				`{"metric":{"pod":"a"},"value":[1,"1"]},{"metric":{"pod":"b"},"value":[1,"2"]}]}}`}},
-			wantErr: "metric rps: query " + `"` + custom + `"` + " on 127.0.0.1",
+			wantErr: "metric rps: query " + strconv.Quote(custom) + " on 127.0.0.1:",
 		},
 		{
 			name:    "prometheus error carries its message",
@@ -132,7 +133,7 @@ func TestMeasure(t *testing.T) {
 		{
 			name:    "template error names the metric and asks nothing",
 			metric:  v1alpha1.Metric{Name: "rps", Query: `up{{ target }}`},
-			wantErr: `metric rps: query template: template: rps:1:7: function "target" not defined`,
+			wantErr: `metric rps: query template: template: rps:1: function "target" not defined`,
 		},
 		{
 			name:      "no address",

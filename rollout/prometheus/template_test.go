@@ -51,7 +51,7 @@ func TestRender(t *testing.T) {
 		{
 			name:    "unknown function names the metric",
 			query:   `sum(up{job="{{ target }}"})`,
-			wantErr: `metric latency-p50: query template: template: latency-p50:1:17: function "target" not defined`,
+			wantErr: `metric latency-p50: query template: template: latency-p50:1: function "target" not defined`,
 		},
 		{
 			name:    "field syntax fails instead of printing <no value>",
