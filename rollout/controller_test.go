@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	networking "istio.io/api/networking/v1"
 	"go.uber.org/zap/zaptest"
+	networking "istio.io/api/networking/v1"
 
 	"github.com/weir-mesh/weir/api/v1alpha1"
 	"github.com/weir-mesh/weir/model"

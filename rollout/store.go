@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Store keeps rollout states across restarts.
@@ -68,9 +69,14 @@ func (f FileStore) Save(states map[string]State) error {
 }
 
 // MemoryStore keeps states in memory only (tests, and weir without a state file).
-type MemoryStore struct{ states map[string]State }
+type MemoryStore struct {
+	mu     sync.Mutex
+	states map[string]State
+}
 
 func (m *MemoryStore) Load() (map[string]State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	out := map[string]State{}
 	for k, v := range m.states {
 		out[k] = v
@@ -79,6 +85,8 @@ func (m *MemoryStore) Load() (map[string]State, error) {
 }
 
 func (m *MemoryStore) Save(s map[string]State) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.states = map[string]State{}
 	for k, v := range s {
 		m.states[k] = v

@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	promclient "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
@@ -129,7 +128,7 @@ func (p *proxy) flushAt(ms int64, fams ...*promclient.MetricFamily) {
 func (h *harness) waitMessages(n int) {
 	h.t.Helper()
 	for range 500 {
-		if int(testutil.ToFloat64(h.sink.m.messages)) >= n {
+		if int(value(h.sink.m.messages)) >= n {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -415,12 +414,12 @@ func TestMemoryIsBounded(t *testing.T) {
 
 	p.hangUp()
 	h.waitStreams(0)
-	if n := testutil.ToFloat64(h.sink.m.series); n != 1 {
+	if n := value(h.sink.m.series); n != 1 {
 		t.Errorf("series = %v right after the stream ended, want 1 (kept for the retention)", n)
 	}
 	h.clock.Advance(61 * time.Second)
 	h.measure(v1alpha1.MetricSuccessRate, time.Minute) // sweeps
-	if n, s := testutil.ToFloat64(h.sink.m.series), len(h.sink.list()); n != 0 || s != 0 {
+	if n, s := value(h.sink.m.series), len(h.sink.list()); n != 0 || s != 0 {
 		t.Errorf("after the retention: %v series, %d streams held; want none", n, s)
 	}
 }
@@ -444,7 +443,7 @@ func (h *harness) samples(cluster string) []instant {
 func (h *harness) waitStreams(n int) {
 	h.t.Helper()
 	for range 500 {
-		if int(testutil.ToFloat64(h.sink.m.streams)) == n {
+		if int(value(h.sink.m.streams)) == n {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -522,4 +521,13 @@ func TestRetentionFollowsTheLongestWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// value reads a counter or gauge of the sink.
+func value(m prometheus.Metric) float64 {
+	var d promclient.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	return d.GetCounter().GetValue() + d.GetGauge().GetValue()
 }
