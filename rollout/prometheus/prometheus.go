@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/weir-mesh/weir/api/v1alpha1"
@@ -76,25 +77,36 @@ func (p *Provider) measure(ctx context.Context, q rollout.Query) (rollout.Result
 	if err != nil {
 		return rollout.Result{}, err
 	}
-	at := p.now()
 	if m.Query != "" {
-		expr, err := render(q)
-		if err != nil {
-			return rollout.Result{}, err
-		}
-		v, err := p.query(ctx, endpoint, expr, at)
-		if err != nil {
-			return rollout.Result{}, err
-		}
-		return rollout.Result{Value: v.value, NoData: v.noData, Requests: -1}, nil
+		return p.measureQuery(ctx, endpoint, q)
 	}
 	if !isBuiltin(m.Name) {
 		return rollout.Result{}, ErrNoQuery
 	}
+	return p.measureBuiltin(ctx, endpoint, q)
+}
+
+// measureQuery evaluates the metric's own query, which says nothing of request counts.
+func (p *Provider) measureQuery(ctx context.Context, endpoint *url.URL, q rollout.Query) (rollout.Result, error) {
+	expr, err := render(q)
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	v, err := p.query(ctx, endpoint, expr, p.now())
+	if err != nil {
+		return rollout.Result{}, err
+	}
+	return rollout.Result{Value: v.value, NoData: v.noData, Requests: -1}, nil
+}
+
+// measureBuiltin evaluates a built-in metric and the canary's request count, both at the
+// same instant so that they describe the same window.
+func (p *Provider) measureBuiltin(ctx context.Context, endpoint *url.URL, q rollout.Query) (rollout.Result, error) {
 	forms, err := builtin(q)
 	if err != nil {
 		return rollout.Result{}, err
 	}
+	at := p.now()
 	v, err := p.query(ctx, endpoint, forms.value, at)
 	if err != nil {
 		return rollout.Result{}, err
@@ -103,7 +115,7 @@ func (p *Provider) measure(ctx context.Context, q rollout.Query) (rollout.Result
 	if err != nil {
 		return rollout.Result{}, err
 	}
-	// No series at all means no response was ever counted: zero requests.
+	// No series at all means Envoy never counted a response: zero requests.
 	requests := n.value
 	if n.noData {
 		requests = 0
