@@ -23,6 +23,7 @@ type Sources struct {
 	// Config returns what one proxy (by node id) is served, by short type name.
 	Config   func(nodeID string) (map[string][]types.Resource, error)
 	Gatherer prometheus.Gatherer
+	Rollouts Rollouts
 }
 
 // Handler returns the admin API's routes.
@@ -57,6 +58,9 @@ func Handler(src Sources) http.Handler {
 	})
 	if src.Config != nil {
 		mux.Handle("GET /debug/config", configHandler(src.Config))
+	}
+	if src.Rollouts != nil {
+		rolloutRoutes(mux, src.Rollouts)
 	}
 	// Go's profiler, for "where do the CPU and memory go" at scale.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

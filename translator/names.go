@@ -15,9 +15,9 @@ const (
 	outboundScopesName = "outbound"
 )
 
-// routeConfigName names the route configuration of one service: outbound|<fqdn>. Each
+// RouteConfigName names the route configuration of one service: outbound|<fqdn>. Each
 // service has its own, so a change to one service's routes resends only that service's.
-func routeConfigName(hostname string) string { return "outbound|" + hostname }
+func RouteConfigName(hostname string) string { return "outbound|" + hostname }
 
 // clusterName follows Istio's convention so that config_dump reads the way users expect:
 // outbound|<port>|<subset>|<fqdn>.

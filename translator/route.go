@@ -35,7 +35,7 @@ func (t *translation) routes() ([]*routev3.RouteConfiguration, []*routev3.Scoped
 	byService := map[string]*routev3.RouteConfiguration{}
 	var rcs []*routev3.RouteConfiguration
 	for i, vt := range targets {
-		name := routeConfigName(vt.svc.Hostname)
+		name := RouteConfigName(vt.svc.Hostname)
 		rc, ok := byService[name]
 		if !ok {
 			rc = &routev3.RouteConfiguration{Name: name}
@@ -51,7 +51,7 @@ func (t *translation) routes() ([]*routev3.RouteConfiguration, []*routev3.Scoped
 	slices.SortFunc(rcs, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 	scopes := make([]*routev3.ScopedRouteConfiguration, 0, len(hosts))
 	for host, svc := range hosts {
-		scopes = append(scopes, routeScope(host, routeConfigName(svc.Hostname)))
+		scopes = append(scopes, routeScope(host, RouteConfigName(svc.Hostname)))
 		t.origin(host, svc.Source)
 	}
 	slices.SortFunc(scopes, func(a, b *routev3.ScopedRouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
@@ -133,7 +133,7 @@ func (t *translation) vhostRoutes(vt vhostTarget) []*routev3.Route {
 	var routes []*routev3.Route
 	for _, vs := range vss {
 		t.origin(vt.name(), vs.Source)
-		t.origin(routeConfigName(vt.svc.Hostname), vs.Source)
+		t.origin(RouteConfigName(vt.svc.Hostname), vs.Source)
 		for i, hr := range vs.Spec.Http {
 			routes = append(routes, t.httpRoutes(vs, fmt.Sprintf("spec.http[%d]", i), hr, vt)...)
 		}

@@ -203,6 +203,7 @@ const (
 	PhaseProgressing      Phase = "Progressing"      // steps and checks run
 	PhasePaused           Phase = "Paused"           // held by a pause step or `weir rollout pause`
 	PhaseWaitingPromotion Phase = "WaitingPromotion" // checks passed; confirm-promotion holds
+	PhasePromoting        Phase = "Promoting"        // all traffic moving to the canary
 	PhaseSucceeded        Phase = "Succeeded"        // all traffic on the canary, now stable
 	PhaseFailed           Phase = "Failed"           // rolled back: all traffic on stable
 )

@@ -18,6 +18,8 @@ Usage:
   weir proxy-config TYPE NODE_ID
                           what weir serves one proxy (clusters, endpoints, listeners,
                           routes or all), from a running weir's admin API
+  weir rollout COMMAND    list, get (-watch), promote, abort, pause, resume or
+                          set-weight rollouts of a running weir
   weir version            print the version
 
 Run 'weir serve -h' for the serve flags.
@@ -40,6 +42,8 @@ func main() {
 		}
 	case "proxy-config", "pc":
 		err = proxyConfig(os.Args[2:])
+	case "rollout", "rollouts":
+		err = rolloutCmd(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("weir", version)
 	case "help", "-h", "--help":

@@ -9,16 +9,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/weir-mesh/weir/admin"
+	"github.com/weir-mesh/weir/model"
 	"github.com/weir-mesh/weir/pipeline"
+	"github.com/weir-mesh/weir/rollout"
+	"github.com/weir-mesh/weir/translator"
 	"github.com/weir-mesh/weir/watchers/file"
 	"github.com/weir-mesh/weir/xds"
 )
@@ -31,6 +36,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "console", "console or json")
 	stageTimeout := fs.Duration("stage-timeout", 5*time.Second, "longest wait for proxies to ACK one make-before-break stage")
+	rolloutState := fs.String("rollout-state", "", "file that keeps rollout state across restarts (default: <config-dir>.weir-rollouts.json, beside the config directory)")
 	sendBudget := fs.Int("send-budget-mib", 64, "MiB of responses sent and not yet ACKed, across all proxies (0: unbounded); bounds memory when many proxies connect at once")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,12 +53,22 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *rolloutState == "" {
+		*rolloutState = filepath.Clean(*configDir) + ".weir-rollouts.json"
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout, SendBudget: budgetBytes(*sendBudget)})
 	pipe := pipeline.New(log.Named("pipeline"), srv, reg)
 	srv.OnClass(pipe.AddClass)
 	srv.OnClassGone(pipe.RemoveClass)
+	ctrl, err := rollout.NewController(log.Named("rollout"), router{pipe, srv}, rollout.Providers{},
+		rollout.FileStore{Path: *rolloutState}, reg)
+	if err != nil {
+		return err
+	}
+	pipe.SetOverlay(ctrl.Overlay)
 
 	xdsLis, err := net.Listen("tcp", *xdsAddr)
 	if err != nil {
@@ -65,6 +81,7 @@ func serve(args []string) error {
 	adminSrv := &http.Server{
 		Handler: admin.Handler(admin.Sources{
 			Ready: pipe.Ready, Proxies: srv.Proxies, Diagnostics: pipe.Diagnostics, Config: srv.Config, Gatherer: reg,
+			Rollouts: ctrl,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -72,15 +89,21 @@ func serve(args []string) error {
 	watcher := file.NewWatcher(*configDir, log.Named("file"), file.WithRegisterer(reg))
 	errc := make(chan error, 3)
 	go pipe.Run(ctx)
+	go ctrl.Run(ctx)
 	go trimMemory(ctx, log.Named("memory"))
-	go func() { errc <- watcher.Run(ctx, pipe.Update) }()
+	go func() {
+		errc <- watcher.Run(ctx, func(snap *model.Snapshot) {
+			ctrl.Update(snap)
+			pipe.Update(snap)
+		})
+	}()
 	go func() { errc <- srv.Serve(xdsLis) }()
 	go func() {
 		if err := adminSrv.Serve(adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve admin: %w", err)
 		}
 	}()
-	log.Info("weir serving", zap.String("version", version), zap.String("config_dir", *configDir),
+	log.Info("weir serving", zap.String("version", version), zap.String("config_dir", *configDir), zap.String("rollout_state", *rolloutState),
 		zap.String("xds_address", xdsLis.Addr().String()), zap.String("admin_address", adminLis.Addr().String()))
 
 	select {
@@ -93,6 +116,19 @@ func serve(args []string) error {
 	_ = adminSrv.Shutdown(shutdownCtx)
 	log.Info("weir stopped")
 	return err
+}
+
+// router connects the rollout controller to the pipeline (which applies its weights) and
+// to the xDS server (which knows which proxies run them).
+type router struct {
+	pipe *pipeline.Pipeline
+	srv  *xds.Server
+}
+
+func (r router) Refresh() uint64   { return r.pipe.Refresh() }
+func (r router) Published() uint64 { return r.pipe.Published() }
+func (r router) Pending(host string) []string {
+	return r.srv.Pending(resourcev3.RouteType, translator.RouteConfigName(host))
 }
 
 // budgetBytes turns the flag's MiB into xds.Options.SendBudget, where negative means
