@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/weir-mesh/weir/model"
+	"github.com/weir-mesh/weir/rollout"
 	"github.com/weir-mesh/weir/translator"
 	"github.com/weir-mesh/weir/watchers/file"
 )
@@ -21,6 +22,14 @@ func validate(args []string, out io.Writer) (bool, error) {
 		return false, err
 	}
 	diags := append([]model.Diagnostic(nil), snap.Diagnostics...)
+	// Rollouts are checked mid-way: both subsets receive traffic (and the A/B route exists).
+	var shifts []rollout.Shift
+	for _, r := range snap.Rollouts {
+		shifts = append(shifts, rollout.Shift{Rollout: r, State: rollout.State{Stable: r.Spec.Stable, Canary: r.Spec.Canary,
+			CanaryWeight: 50, Match: r.Spec.Strategy.ABTesting != nil}})
+	}
+	snap, rd := rollout.Apply(snap, shifts)
+	diags = append(diags, rd...)
 	for _, ns := range namespaces(snap) {
 		_, d := translator.Translate(snap, model.ProxyClass{
 			Role: model.RoleSidecar, Namespace: ns,
@@ -43,8 +52,8 @@ func validate(args []string, out io.Writer) (bool, error) {
 			warnings++
 		}
 	}
-	fmt.Fprintf(out, "%s: %d services, %d endpoints, %d virtual services, %d destination rules; %d errors, %d warnings\n",
-		args[0], len(snap.Services), len(snap.Endpoints), len(snap.VirtualServices), len(snap.DestinationRules), errors, warnings)
+	fmt.Fprintf(out, "%s: %d services, %d endpoints, %d virtual services, %d destination rules, %d rollouts; %d errors, %d warnings\n",
+		args[0], len(snap.Services), len(snap.Endpoints), len(snap.VirtualServices), len(snap.DestinationRules), len(snap.Rollouts), errors, warnings)
 	return errors > 0, nil
 }
 
