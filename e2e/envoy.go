@@ -31,6 +31,8 @@ type EnvoyOptions struct {
 	NoWait bool
 	// Delta makes Envoy speak incremental (delta) xDS instead of state-of-the-world.
 	Delta bool
+	// StatsFlush overrides how often Envoy sends its stats to weir's metrics service.
+	StatsFlush time.Duration
 }
 
 // Envoy is a real Envoy process started from a checked-in bootstrap.
@@ -140,6 +142,9 @@ func (v *Envoy) override() map[string]any {
 		"admin": map[string]any{"address": map[string]any{
 			"socket_address": map[string]any{"address": "127.0.0.1", "port_value": v.AdminPort},
 		}},
+	}
+	if v.opts.StatsFlush > 0 {
+		out["stats_flush_interval"] = v.opts.StatsFlush.String()
 	}
 	if v.opts.Delta {
 		out["dynamic_resources"] = map[string]any{"ads_config": map[string]any{"api_type": "DELTA_GRPC"}}
