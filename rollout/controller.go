@@ -212,10 +212,12 @@ func (c *Controller) reconcile(ctx context.Context, snap *model.Snapshot, r *mod
 	if CheckDue(s, r.Spec, now) {
 		obs.Check = c.check(ctx, snap, r, s, host)
 	}
+	base, baseEvents := s, events
 	if d := decide(obs); len(d.Need) > 0 {
-		// Decide again from the same state, with the gates' answers.
-		s = d.State
-		obs.Gates = c.gates(ctx, r, s, d.Need)
+		// Decide again from the same state and observations, with the gates' answers:
+		// the check must not be counted twice.
+		s, events = base, baseEvents
+		obs.Gates = c.gates(ctx, r, base, d.Need)
 		decide(obs)
 	}
 	c.report(r, old, s, events)

@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,5 +152,22 @@ func TestCommandForAnUnknownRollout(t *testing.T) {
 	c := startController(t, &fakeRouter{}, &fakeProvider{value: 100}, &MemoryStore{}, meshWith(rolloutOf(fastSpec)))
 	if err := c.Command("default", "nope", Command{Kind: CmdAbort}); err == nil {
 		t.Error("no error for an unknown rollout")
+	}
+}
+
+func TestControllerCountsACheckOnceWhenAGateIsAsked(t *testing.T) {
+	var calls atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer hook.Close()
+	spec := func(s *v1alpha1.RolloutSpec) {
+		fastSpec(s)
+		s.Strategy.Canary = &v1alpha1.CanaryStrategy{StepWeights: []int32{10, 20, 30}}
+		s.Analysis.Webhooks = []v1alpha1.Webhook{{Name: "ok", Type: v1alpha1.HookConfirmTrafficIncrease, URL: hook.URL}}
+	}
+	c := startController(t, &fakeRouter{}, &fakeProvider{value: 100}, &MemoryStore{}, meshWith(rolloutOf(spec)))
+	st := waitPhase(t, c, v1alpha1.PhaseSucceeded)
+	// Three steps, one check each: a check counted twice would skip a step's gate.
+	if st.Iterations != 3 || calls.Load() != 2 {
+		t.Errorf("iterations %d and %d confirm-traffic-increase calls, want 3 and 2", st.Iterations, calls.Load())
 	}
 }
