@@ -23,9 +23,9 @@ import (
 const (
 	// DefaultMaxRetention caps how far back the sink keeps samples.
 	DefaultMaxRetention = 15 * time.Minute
-	// DefaultMaxSamples caps the samples kept per cluster and proxy: one per 5 s over
-	// 15 minutes.
-	DefaultMaxSamples = 180
+	// DefaultMaxSamples caps the samples kept per cluster and proxy. At the maximum
+	// retention it makes the step 9.1 s, so 5 s flushes are never merged.
+	DefaultMaxSamples = 200
 	// initialRetention is kept before any query says how long a window is.
 	initialRetention = 5 * time.Minute
 	// sweepEvery is how often ended streams and old samples are looked for.
@@ -64,8 +64,8 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 // window a query can measure in full.
 func WithMaxRetention(d time.Duration) Option { return func(o *options) { o.maxRetention = d } }
 
-// WithMaxSamples caps the samples kept per cluster and proxy (default 180). Samples of
-// flushes closer together than retention/maxSamples are added into one.
+// WithMaxSamples caps the samples kept per cluster and proxy (default 200, at least 3).
+// Flushes within 2·retention/(maxSamples-2) of each other may be added into one sample.
 func WithMaxSamples(n int) Option { return func(o *options) { o.maxSamples = n } }
 
 // NewSink returns a sink that logs through log and registers its metrics on reg (which
@@ -76,7 +76,7 @@ func NewSink(log *zap.Logger, reg prometheus.Registerer, opts ...Option) *Sink {
 		opt(&o)
 	}
 	o.maxRetention = max(o.maxRetention, time.Second)
-	o.maxSamples = max(o.maxSamples, 2)
+	o.maxSamples = max(o.maxSamples, 3)
 	s := &Sink{
 		log:     log.Named("envoystats"),
 		opts:    o,
@@ -182,7 +182,7 @@ func (s *Sink) now() instant { return instant(s.opts.clock().Sub(s.epoch)) }
 
 func (s *Sink) limits() limits {
 	r := time.Duration(s.retention.Load())
-	return limits{retention: r, step: max(r/time.Duration(s.opts.maxSamples), 1), maxSamples: s.opts.maxSamples}
+	return limits{retention: r, step: max(2*r/time.Duration(s.opts.maxSamples-2), 1), maxSamples: s.opts.maxSamples}
 }
 
 // list returns the streams held now, open or not.

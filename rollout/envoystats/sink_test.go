@@ -69,7 +69,7 @@ func newHarness(t *testing.T, opts ...Option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.WaitForHandlers(true)) // no logging after the test
 	sink.Register(g)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
@@ -400,16 +400,16 @@ func TestMemoryIsBounded(t *testing.T) {
 		h.clock.Advance(time.Second)
 	}
 	got := h.samples(canary)
-	if len(got) > 11 {
-		t.Errorf("%d samples kept, want at most 11 (maxSamples 10, plus the one filling)", len(got))
+	if len(got) > 10 {
+		t.Errorf("%d samples kept, want at most maxSamples 10", len(got))
 	}
-	if age := time.Duration(h.sink.now() - got[0]); age > time.Minute {
-		t.Errorf("oldest sample is %v old, past the 1m retention", age)
+	if age := time.Duration(h.sink.now() - got[0]); age > time.Minute+time.Second {
+		t.Errorf("oldest sample is %v old, past the 1m retention and the 1s since the last flush", age)
 	}
-	// The merged samples still add up to what happened: the last minute's requests, give
-	// or take the step (6 s) at the window's start.
-	if r := h.measure(v1alpha1.MetricSuccessRate, time.Minute); r.Requests < 600 || r.Requests > 660 {
-		t.Errorf("requests in the last minute = %v, want 600 to 660", r.Requests)
+	// The merged samples still add up to what happened: 59 flushes of 10 requests in the
+	// last minute, plus at most a step (15 s) of them at the window's start.
+	if r := h.measure(v1alpha1.MetricSuccessRate, time.Minute); r.Requests < 590 || r.Requests > 740 {
+		t.Errorf("requests in the last minute = %v, want 590 to 740", r.Requests)
 	}
 
 	p.hangUp()
@@ -478,7 +478,7 @@ func TestOnlyOutboundRequestStatsAreKept(t *testing.T) {
 		st.mu.Unlock()
 	}
 	slices.Sort(got)
-	want := []string{"outbound|80||api.internal", canary}
+	want := []string{canary, "outbound|80||api.internal"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("clusters kept (-want +got)\n%s", diff)
 	}
@@ -530,4 +530,51 @@ func value(m prometheus.Metric) float64 {
 		panic(err)
 	}
 	return d.GetCounter().GetValue() + d.GetGauge().GetValue()
+}
+
+// TestMergingReachesBackAStepAtMost guards the merge rule: a flush after an idle spell
+// starts a new sample instead of moving an old one into a window it was not in.
+func TestMergingReachesBackAStepAtMost(t *testing.T) {
+	h := newHarness(t, WithMaxRetention(time.Minute), WithMaxSamples(10)) // step 15 s
+	p := h.connect("sidecar-1")
+	for i := range 6 { // a baseline, then five flushes of 10 requests, merged
+		p.flush(completed(canary, float64(10*i)))
+		h.clock.Advance(time.Second)
+	}
+	h.clock.Advance(25 * time.Second) // idle
+	p.flush(completed(canary, 51))
+	h.clock.Advance(time.Second)
+
+	got := h.measure(v1alpha1.MetricSuccessRate, 5*time.Second)
+	if diff := cmp.Diff(rollout.Result{Value: 100, Requests: 1}, got); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+	if n := len(h.samples(canary)); n != 3 {
+		t.Errorf("%d samples, want 3: the first increase, the four after it merged, the last", n)
+	}
+}
+
+// TestSampleCapHoldsWhenRetentionGrows guards maxSamples where the step alone does not:
+// samples stored under a shorter retention sit closer together than the new step.
+func TestSampleCapHoldsWhenRetentionGrows(t *testing.T) {
+	h := newHarness(t, WithMaxSamples(10), WithMaxRetention(20*time.Minute))
+	p := h.connect("sidecar-1")
+	p.flush(completed(canary, 0))
+	// Pairs of flushes a second apart, a step apart: every flush makes a sample, the
+	// most the merge rule allows.
+	pairs := func(n int, step time.Duration) {
+		for range n {
+			for range 2 {
+				h.clock.Advance(time.Second)
+				p.flush(completed(canary, float64(h.sent)))
+			}
+			h.clock.Advance(step)
+		}
+	}
+	pairs(3, 75*time.Second)                              // retention 5 m, step 75 s
+	h.measure(v1alpha1.MetricSuccessRate, 20*time.Minute) // retention 20 m, step 300 s
+	pairs(4, 300*time.Second)
+	if n := len(h.samples(canary)); n > 10 {
+		t.Errorf("%d samples kept, want at most maxSamples 10", n)
+	}
 }

@@ -13,8 +13,8 @@ type instant int64
 type limits struct {
 	// retention is how far back samples are kept: the longest window asked so far.
 	retention time.Duration
-	// step is the closest two stored samples may be; a sample closer to the previous
-	// one is added into it. It is retention over the samples allowed per series.
+	// step is the longest a merged sample may span: see record. It is
+	// 2·retention/(maxSamples-2), which keeps a series within maxSamples.
 	step       time.Duration
 	maxSamples int
 }
@@ -156,26 +156,29 @@ func (se *series) observe(bounds []float64, h *histogram) buckets {
 	return sparse(h)
 }
 
-// record adds a non-empty increment at now. While the latest stored sample ends less
-// than a step after the one before it, the increment is added into it (and it moves to
-// now), so stored samples are about a step apart. That may move up to a step's worth of
-// increments across a window's start: window edges are exact to the flush interval or to
-// the step, whichever is coarser.
+// record adds a non-empty increment at now. Each sample holds what happened after the
+// sample before it, up to its own time. A flush is added into the latest sample (which
+// moves to now) when the sample would still span at most a step, so any two samples
+// apart cover more than a step and 2·retention/step+2 samples cover the retention. A
+// window counts a sample whole when its time is inside, which may count up to a step's
+// worth of flushes from before the window's start: window edges are exact to the flush
+// when two flush intervals exceed the step, and to the step otherwise. The stats of one
+// message always make one sample.
 func (se *series) record(now instant, add sample, lim limits) {
 	if add.empty() {
 		return
 	}
 	n := len(se.samples)
-	if n > 0 && se.samples[n-1].at == now || n > 1 && now-se.samples[n-2].at < instant(lim.step) {
+	if n > 0 && se.samples[n-1].at == now || n > 1 && now-se.samples[n-2].at <= instant(lim.step) {
 		last := &se.samples[n-1]
 		last.at = now
 		last.requests += add.requests
 		last.errors += add.errors
 		last.dur = last.dur.add(add.dur)
-		return
+	} else {
+		add.at = now
+		se.samples = append(se.samples, add)
 	}
-	add.at = now
-	se.samples = append(se.samples, add)
 	se.prune(now, lim)
 }
 

@@ -52,7 +52,10 @@ func parseStatName(name []byte) (cluster []byte, kind statKind, ok bool) {
 	for _, k := range keptSuffixes {
 		if bytes.HasSuffix(name, k.suffix) {
 			c := name[len("cluster.") : len(name)-len(k.suffix)]
-			return c, k.kind, len(c) > len("outbound|")
+			if len(c) == len("outbound|") {
+				return nil, 0, false
+			}
+			return c, k.kind, true
 		}
 	}
 	return nil, 0, false
