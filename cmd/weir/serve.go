@@ -18,11 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 
 	"github.com/weir-mesh/weir/admin"
 	"github.com/weir-mesh/weir/model"
 	"github.com/weir-mesh/weir/pipeline"
 	"github.com/weir-mesh/weir/rollout"
+	"github.com/weir-mesh/weir/rollout/envoystats"
+	promprovider "github.com/weir-mesh/weir/rollout/prometheus"
 	"github.com/weir-mesh/weir/translator"
 	"github.com/weir-mesh/weir/watchers/file"
 	"github.com/weir-mesh/weir/xds"
@@ -59,11 +62,16 @@ func serve(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout, SendBudget: budgetBytes(*sendBudget)})
+	// The proxies send their stats to weir's xDS port (Envoy's metrics service): the
+	// rollouts' built-in metrics need nothing else.
+	stats := envoystats.NewSink(log.Named("envoystats"), reg)
+	srv := xds.New(ctx, log.Named("xds"), reg, xds.Options{StageTimeout: *stageTimeout, SendBudget: budgetBytes(*sendBudget),
+		Services: []func(grpc.ServiceRegistrar){stats.Register}})
 	pipe := pipeline.New(log.Named("pipeline"), srv, reg)
 	srv.OnClass(pipe.AddClass)
 	srv.OnClassGone(pipe.RemoveClass)
-	ctrl, err := rollout.NewController(log.Named("rollout"), router{pipe, srv}, rollout.Providers{},
+	ctrl, err := rollout.NewController(log.Named("rollout"), router{pipe, srv},
+		rollout.Providers{Builtin: stats, Prometheus: promprovider.New()},
 		rollout.FileStore{Path: *rolloutState}, reg)
 	if err != nil {
 		return err
