@@ -78,6 +78,15 @@ func TestExamplesServe(t *testing.T) {
 			AssertSplit(t, "product-service", envoy.Traffic(productHost).Send(splitRequests),
 				map[string]float64{"stable": 90, "canary": 10}, splitTolerancePP)
 		}},
+		{"rollout", 21, []string{"stable", "canary"}, "production", func(t *testing.T, env *Env, envoy *Envoy, bs []*backend.Backend) {
+			// The Rollout starts at once: its first step sends 10 % to the canary.
+			AssertAll(t, "x-canary: true", envoy.Traffic(productHost, "x-canary", "true").Send(100), "canary")
+			AssertSplit(t, "first step", envoy.Traffic(productHost).Send(splitRequests),
+				map[string]float64{"stable": 90, "canary": 10}, splitTolerancePP)
+			if s := env.Weir().rolloutStatusOf(t, "production", "product-service"); s.State.CanaryWeight != 10 || s.Steps != 5 {
+				t.Errorf("rollout status: weight %d of %d steps, want 10 and 5", s.State.CanaryWeight, s.Steps)
+			}
+		}},
 		{"outlier-detection", 11, []string{"v1", "v2", "v3", "v3"}, "", checkOutlierExample},
 		{"performance-routing", 11, []string{"v1", "v2"}, "", func(t *testing.T, env *Env, envoy *Envoy, bs []*backend.Backend) {
 			AssertAll(t, "all to v2", envoy.Traffic("reviews").Send(200), "v2")
