@@ -109,6 +109,27 @@ func (v *validator) httpRoute(path string, r *networking.HTTPRoute) {
 	// values are wrong.
 	v.duration(path+".timeout", r.Timeout, false)
 	v.retries(path+".retries", r.Retries)
+	v.mirror(path, r)
+}
+
+// mirror checks the mirror destination and its percentage (a double, 0 to 100, as in
+// Istio; the deprecated mirrorPercent is a whole number).
+func (v *validator) mirror(path string, r *networking.HTTPRoute) {
+	if r.Mirror != nil && strings.TrimSpace(r.Mirror.Host) == "" {
+		v.errorf(path+".mirror.host", "host must not be empty")
+	}
+	if p := r.MirrorPercentage; p != nil && !(p.Value >= 0 && p.Value <= 100) {
+		v.errorf(path+".mirrorPercentage.value", "must be between 0 and 100 (got %g)", p.Value)
+	}
+	if p := r.MirrorPercent; p != nil && p.Value > 100 {
+		v.errorf(path+".mirrorPercent", "must be between 0 and 100 (got %d)", p.Value)
+	}
+	if r.Mirror == nil && r.MirrorPercentage != nil {
+		v.warnf(path+".mirrorPercentage", "mirrorPercentage has no effect without mirror; ignored")
+	}
+	if r.Mirror == nil && r.MirrorPercent != nil {
+		v.warnf(path+".mirrorPercent", "mirrorPercent has no effect without mirror; ignored")
+	}
 }
 
 func (v *validator) routeDestination(path string, d *networking.HTTPRouteDestination) {

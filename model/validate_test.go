@@ -120,6 +120,24 @@ http:
 			"spec.http[0].retries.retryOn",
 			"spec.http[0].retries.retryOn",
 		}},
+		{"mirror with a percentage, 0 to 100 with fractions", `
+hosts: [reviews]
+http:
+- {mirror: {host: reviews, subset: v2}, mirrorPercentage: {value: 0.5}, route: [{destination: {host: reviews}}]}
+- {mirror: {host: reviews, subset: v2}, mirrorPercentage: {value: 100}, route: [{destination: {host: reviews}}]}
+- {mirror: {host: reviews, subset: v2}, mirrorPercent: 0, route: [{destination: {host: reviews}}]}`, nil},
+		{"mirror percentages out of range and a mirror without host", `
+hosts: [reviews]
+http:
+- {mirror: {host: reviews}, mirrorPercentage: {value: 100.5}, route: [{destination: {host: reviews}}]}
+- {mirror: {host: reviews}, mirrorPercentage: {value: -1}, route: [{destination: {host: reviews}}]}
+- {mirror: {host: reviews}, mirrorPercent: 101, route: [{destination: {host: reviews}}]}
+- {mirror: {subset: v2}, route: [{destination: {host: reviews}}]}`, []string{
+			"spec.http[0].mirrorPercentage.value",
+			"spec.http[1].mirrorPercentage.value",
+			"spec.http[2].mirrorPercent",
+			"spec.http[3].mirror.host",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := &VirtualService{Source: src, Spec: &networking.VirtualService{}}
@@ -132,6 +150,18 @@ http:
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A percentage without a mirror is legal in Istio and does nothing: weir says so.
+func TestValidateWarnsOnMirrorPercentageWithoutMirror(t *testing.T) {
+	vs := &VirtualService{Source: Ref{Kind: "VirtualService", Name: "reviews"}, Spec: &networking.VirtualService{}}
+	parse(t, `
+hosts: [reviews]
+http: [{mirrorPercentage: {value: 50}, route: [{destination: {host: reviews}}]}]`, vs.Spec)
+	ds := ValidateVirtualService(vs)
+	if len(ds) != 1 || ds[0].Severity != SeverityWarning || ds[0].Field != "spec.http[0].mirrorPercentage" {
+		t.Fatalf("diagnostics = %+v, want one warning on spec.http[0].mirrorPercentage", ds)
 	}
 }
 

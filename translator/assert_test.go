@@ -83,7 +83,7 @@ func walkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
 }
 
 // assertRoutedClustersExist guards weir's first promise: no route names a cluster that is
-// not sent (Istio's 503 NC).
+// not sent (Istio's 503 NC), mirrors included.
 func assertRoutedClustersExist(t *testing.T, out *Output) {
 	t.Helper()
 	have := map[string]bool{}
@@ -105,12 +105,15 @@ func assertRoutedClustersExist(t *testing.T, out *Output) {
 
 func routedClusters(r *routev3.Route) []string {
 	a := r.GetRoute()
-	if c := a.GetCluster(); c != "" {
-		return []string{c}
-	}
 	var out []string
+	if c := a.GetCluster(); c != "" {
+		out = append(out, c)
+	}
 	for _, w := range a.GetWeightedClusters().GetClusters() {
 		out = append(out, w.Name)
+	}
+	for _, m := range a.GetRequestMirrorPolicies() {
+		out = append(out, m.Cluster)
 	}
 	return out
 }

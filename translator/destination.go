@@ -36,7 +36,7 @@ func (t *translation) destinations(vs *model.VirtualService, path string, hr *ne
 	for _, j := range idx {
 		rd, dpath := hr.Route[j], fmt.Sprintf("%s.route[%d]", path, j)
 		t.diags.add(ignoredFields(vs.Source, dpath, rd, "destination", "weight")...)
-		cluster, ok := t.destinationCluster(vs.Source, dpath+".destination", rd.Destination, vt)
+		cluster, ok := t.destinationCluster(vs.Source, dpath+".destination", rd.Destination, vt, "destination")
 		if !ok || (weighted && rd.Weight == 0) {
 			continue
 		}
@@ -87,23 +87,23 @@ func (t *translation) coordinatedDestination(vs *model.VirtualService, hr *netwo
 }
 
 // destinationCluster names the cluster of one destination as seen from virtual host vt,
-// or reports why there is none.
-func (t *translation) destinationCluster(src model.Ref, path string, d *networking.Destination, vt vhostTarget) (string, bool) {
+// or reports why there is none and that what (a "destination", a "mirror") is dropped.
+func (t *translation) destinationCluster(src model.Ref, path string, d *networking.Destination, vt vhostTarget, what string) (string, bool) {
 	host := t.w.resolve(d.GetHost(), src.Namespace)
 	svc := t.w.byHost[host]
 	if svc == nil {
-		t.diags.add(model.Errorf(src, path+".host", "host %s matches no service; destination dropped",
-			describeHost(d.GetHost(), host)))
+		t.diags.add(model.Errorf(src, path+".host", "host %s matches no service; %s dropped",
+			describeHost(d.GetHost(), host), what))
 		return "", false
 	}
-	port, ok := t.destinationPort(src, path, d, svc, vt)
+	port, ok := t.destinationPort(src, path, d, svc, vt, what)
 	if !ok {
 		return "", false
 	}
 	if d.Subset != "" {
 		rule := t.w.rules[host]
 		if _, ok := rule.subset(d.Subset); !ok {
-			t.diags.add(model.Errorf(src, path+".subset", "%s; destination dropped", missingSubset(rule, d.Subset, host)))
+			t.diags.add(model.Errorf(src, path+".subset", "%s; %s dropped", missingSubset(rule, d.Subset, host), what))
 			return "", false
 		}
 	}
@@ -119,13 +119,13 @@ func missingSubset(rule *destinationRule, name, host string) string {
 
 // destinationPort picks the service port: port.number when given; else the virtual
 // host's own port when the service has it; else the service's only HTTP port.
-func (t *translation) destinationPort(src model.Ref, path string, d *networking.Destination, svc *model.Service, vt vhostTarget) (uint32, bool) {
+func (t *translation) destinationPort(src model.Ref, path string, d *networking.Destination, svc *model.Service, vt vhostTarget, what string) (uint32, bool) {
 	ports := httpPorts(svc)
 	if n := d.GetPort().GetNumber(); n != 0 {
 		if _, ok := httpPort(svc, n); ok {
 			return n, true
 		}
-		t.diags.add(model.Errorf(src, path+".port.number", "service %s has no HTTP port %d; destination dropped", svc.Hostname, n))
+		t.diags.add(model.Errorf(src, path+".port.number", "service %s has no HTTP port %d; %s dropped", svc.Hostname, n, what))
 		return 0, false
 	}
 	if _, ok := httpPort(svc, vt.port.Number); ok {
@@ -135,14 +135,14 @@ func (t *translation) destinationPort(src model.Ref, path string, d *networking.
 		return ports[0].Number, true
 	}
 	if len(ports) == 0 {
-		t.diags.add(model.Errorf(src, path+".host", "service %s has no HTTP port; destination dropped", svc.Hostname))
+		t.diags.add(model.Errorf(src, path+".host", "service %s has no HTTP port; %s dropped", svc.Hostname, what))
 		return 0, false
 	}
 	var nums []string
 	for _, p := range ports {
 		nums = append(nums, fmt.Sprint(p.Number))
 	}
-	t.diags.add(model.Errorf(src, path+".port", "service %s has several HTTP ports (%s) and none is %d; set port.number; destination dropped",
-		svc.Hostname, strings.Join(nums, ", "), vt.port.Number))
+	t.diags.add(model.Errorf(src, path+".port", "service %s has several HTTP ports (%s) and none is %d; set port.number; %s dropped",
+		svc.Hostname, strings.Join(nums, ", "), vt.port.Number, what))
 	return 0, false
 }

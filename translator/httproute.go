@@ -41,7 +41,7 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 func (t *translation) httpRouteAction(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.RouteAction {
 	src := vs.Source
 	t.diags.add(ignoredFields(src, path, hr, "name", "match", "route", "timeout", "retries",
-		"redirect", "directResponse", "delegate")...)
+		"mirror", "mirrorPercent", "mirrorPercentage", "redirect", "directResponse", "delegate")...)
 	if action := unsupportedAction(hr); action != "" {
 		// Sending these requests to the route's destinations (or anywhere else chosen by
 		// weir) is not what the user asked for, so the route goes.
@@ -62,7 +62,9 @@ func (t *translation) httpRouteAction(vs *model.VirtualService, path string, hr 
 	if hr.Retries != nil {
 		t.diags.add(ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn")...)
 	}
-	return routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
+	action := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
+	action.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
+	return action
 }
 
 // unsupportedAction names the action of a route that does not forward to its
