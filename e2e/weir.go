@@ -373,3 +373,14 @@ func ValidateDir(t TB, dir string) (output string, status int) {
 		return "", -1
 	}
 }
+
+// Kill ends weir with SIGKILL: no shutdown, no last write.
+func (w *Weir) Kill(t TB) {
+	t.Helper()
+	_ = w.cmd.Process.Kill()
+	select {
+	case <-w.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("weir did not die after SIGKILL")
+	}
+}
