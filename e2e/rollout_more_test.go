@@ -285,7 +285,9 @@ func TestRolloutCLI(t *testing.T) {
 	run(func(p v1alpha1.Phase, w int32, applied bool) bool {
 		return p == v1alpha1.PhaseProgressing && w != 35 && applied
 	}, "resume", "reviews")
-	run(func(p v1alpha1.Phase, w int32, applied bool) bool { return p == v1alpha1.PhaseFailed && w == 0 && applied }, "abort", "reviews")
+	run(func(p v1alpha1.Phase, w int32, applied bool) bool {
+		return p == v1alpha1.PhaseFailed && w == 0 && applied
+	}, "abort", "reviews")
 	if out := cli("list"); !strings.Contains(out, "Failed") {
 		t.Errorf("list after abort:\n%s", out)
 	}

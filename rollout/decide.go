@@ -158,8 +158,15 @@ func (d *decider) start() {
 	d.s.Step, d.s.Passed, d.s.Iterations, d.s.FailedChecks = 0, 0, 0, 0
 	d.s.Held, d.s.Metrics, d.s.LastCheck = false, nil, time.Time{}
 	d.setWeights(d.plan[0])
-	d.transition(v1alpha1.PhaseProgressing, "Started", "rolling out %s: step 1 of %d, %d%% to the canary",
-		d.s.Canary, len(d.plan), d.s.CanaryWeight)
+	d.transition(v1alpha1.PhaseProgressing, "Started", "rolling out %s: step 1 of %d, %d%% to the canary%s",
+		d.s.Canary, len(d.plan), d.s.CanaryWeight, mirrorNote(d.s))
+}
+
+func mirrorNote(s State) string {
+	if s.Mirror {
+		return ", which gets a copy of every request (answers discarded)"
+	}
+	return ""
 }
 
 func (d *decider) awaitApplied() {
@@ -234,7 +241,7 @@ func (d *decider) advance() {
 		return
 	}
 	d.s.Step, d.s.Passed = next, 0
-	if st.weight == d.s.CanaryWeight && st.match == d.s.Match {
+	if st.weight == d.s.CanaryWeight && st.match == d.s.Match && st.mirror == d.s.Mirror {
 		d.s.StepStart = d.obs.Now // nothing to ACK: the step starts now
 	} else {
 		d.setWeights(st)
@@ -263,10 +270,10 @@ func (d *decider) rollback(why string) {
 }
 
 func (d *decider) setWeights(st step) {
-	if st.weight != d.s.CanaryWeight || st.match != d.s.Match {
+	if st.weight != d.s.CanaryWeight || st.match != d.s.Match || st.mirror != d.s.Mirror {
 		d.s.Applied = false
 	}
-	d.s.CanaryWeight, d.s.Match = st.weight, st.match
+	d.s.CanaryWeight, d.s.Match, d.s.Mirror = st.weight, st.match, st.mirror
 	if d.s.Applied {
 		d.s.StepStart = d.obs.Now
 	}

@@ -56,6 +56,7 @@ type view struct {
 	Step    int
 	Weight  int32
 	Match   bool
+	Mirror  bool
 	Failed  int32
 	Applied bool
 	Need    []v1alpha1.WebhookType
@@ -64,7 +65,7 @@ type view struct {
 func viewOf(d Decision) view {
 	s := d.State
 	return view{Phase: s.Phase, Stable: s.Stable, Canary: s.Canary, Step: s.Step, Weight: s.CanaryWeight, Match: s.Match,
-		Failed: s.FailedChecks, Applied: s.Applied, Need: d.Need}
+		Mirror: s.Mirror, Failed: s.FailedChecks, Applied: s.Applied, Need: d.Need}
 }
 
 const (
@@ -216,15 +217,29 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "blue/green: 0 % for its iterations, then everything at once",
+			name: "blue/green: 0 % but a mirrored copy of every request for its iterations, then everything at once",
 			spec: canarySpec(func(s *v1alpha1.RolloutSpec) {
 				s.Strategy = v1alpha1.Strategy{BlueGreen: &v1alpha1.BlueGreenStrategy{Iterations: 2}}
 			}),
 			start: State{Phase: initialized, Stable: "v1", Applied: true},
 			turns: []turn{
-				{applied(), view{Phase: progressing, Stable: "v1", Canary: "v2", Applied: true}},
-				{good(), view{Phase: progressing, Stable: "v1", Canary: "v2", Applied: true}},
+				// The weight stays 0, yet the mirror is a change of routes to be ACKed.
+				{applied(), view{Phase: progressing, Stable: "v1", Canary: "v2", Mirror: true}},
+				{applied(), view{Phase: progressing, Stable: "v1", Canary: "v2", Mirror: true, Applied: true}},
+				{good(), view{Phase: progressing, Stable: "v1", Canary: "v2", Mirror: true, Applied: true}},
 				{good(), view{Phase: promoting, Stable: "v1", Canary: "v2", Step: 1, Weight: 100}},
+				{applied(), view{Phase: succeeded, Stable: "v2", Step: 1, Applied: true}},
+			},
+		},
+		{
+			name: "blue/green: a rollback stops the mirror, and waits for the routes without it",
+			spec: canarySpec(func(s *v1alpha1.RolloutSpec) {
+				s.Strategy = v1alpha1.Strategy{BlueGreen: &v1alpha1.BlueGreenStrategy{Iterations: 2}}
+			}),
+			start: State{Phase: progressing, Stable: "v1", Canary: "v2", Mirror: true, FailedChecks: 1, Applied: true},
+			turns: []turn{
+				{bad(), view{Phase: failed, Stable: "v1", Canary: "v2", Failed: 2}},
+				{applied(), view{Phase: failed, Stable: "v1", Canary: "v2", Failed: 2, Applied: true}},
 			},
 		},
 		{

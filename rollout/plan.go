@@ -13,6 +13,7 @@ import (
 type step struct {
 	weight int32 // canary weight, in percent
 	match  bool  // A/B: requests that match go to the canary
+	mirror bool  // blue/green: a copy of every request goes to the canary
 	checks int32 // passed checks needed to leave the step; 0 for a pause
 	pause  bool
 	// pauseFor is how long a pause lasts; 0 waits for `weir rollout resume`.
@@ -25,7 +26,7 @@ func plan(s *v1alpha1.RolloutSpec) []step {
 	st := s.Strategy
 	switch {
 	case st.BlueGreen != nil:
-		return []step{{weight: 0, checks: st.BlueGreen.Iterations}}
+		return []step{{weight: 0, mirror: true, checks: st.BlueGreen.Iterations}}
 	case st.ABTesting != nil:
 		return []step{{weight: 0, match: true, checks: st.ABTesting.Iterations}}
 	case st.Canary != nil:

@@ -89,6 +89,13 @@ func applyShift(snap *model.Snapshot, sh Shift) *model.Diagnostic {
 		hr.Route = append(hr.Route, &networking.HTTPRouteDestination{
 			Destination: &networking.Destination{Host: host, Subset: sh.State.Canary, Port: port}, Weight: canary})
 	}
+	if sh.State.Mirror && sh.State.Canary != "" {
+		// A copy of every request goes to the canary, its answers discarded, so that its
+		// metrics have data while users see only stable. It takes the place of any mirror
+		// the route had: a route has one.
+		hr.Mirror = &networking.Destination{Host: host, Subset: sh.State.Canary, Port: port}
+		hr.MirrorPercentage, hr.MirrorPercent = &networking.Percent{Value: 100}, nil
+	}
 	if sh.State.Match && spec.Strategy.ABTesting != nil {
 		ab := &networking.HTTPRoute{
 			Name:  "rollout-" + r.Source.Name + "-ab",

@@ -121,6 +121,24 @@ http:
 `,
 		},
 		{
+			name: "blue/green: users on stable, a copy of every request to the canary on the same port, in place of the route's own mirror",
+			snap: snapWith(vsYAML(t, `hosts: [reviews]
+http:
+- route: [{destination: {host: reviews, subset: v1, port: {number: 9080}}}]
+  mirror: {host: ratings}
+  mirrorPercent: 5
+`)), state: State{Phase: progressing, Stable: "v1", Canary: "v2", Mirror: true},
+			rollout: rolloutOf(func(s *v1alpha1.RolloutSpec) {
+				s.Strategy = v1alpha1.Strategy{BlueGreen: &v1alpha1.BlueGreenStrategy{Iterations: 2}}
+			}),
+			want: `hosts: [reviews]
+http:
+- route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1, port: {number: 9080}}, weight: 100}]
+  mirror: {host: reviews.default.svc.cluster.local, subset: v2, port: {number: 9080}}
+  mirrorPercentage: {value: 100}
+`,
+		},
+		{
 			name:    "a subset no DestinationRule defines leaves the routes as written",
 			snap:    snapWith(vsYAML(t, "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n")),
 			rollout: rolloutOf(), state: State{Phase: progressing, Stable: "v1", Canary: "v9", CanaryWeight: 25},

@@ -17,7 +17,10 @@ type State struct {
 	Step         int   `json:"step"`
 	CanaryWeight int32 `json:"canaryWeight"`
 	// Match sends requests that match the A/B rules to the canary.
-	Match        bool  `json:"match,omitempty"`
+	Match bool `json:"match,omitempty"`
+	// Mirror sends a copy of every request to the canary, its answers discarded, so that
+	// a blue/green canary has traffic to be judged on while users see only stable.
+	Mirror       bool  `json:"mirror,omitempty"`
 	FailedChecks int32 `json:"failedChecks"`
 	// Passed counts the checks passed in the current step; Iterations all checks run.
 	Passed     int32 `json:"passed"`
