@@ -200,6 +200,11 @@ func (c *Controller) reconcile(ctx context.Context, snap *model.Snapshot, r *mod
 	s := old
 	var events []Event
 	decide := func(o Observations) Decision {
+		// obs.Applied speaks of the weights at the start of this reconcile only: once a
+		// decision (a command, say) changed them, they are not in effect yet.
+		if !sameRoutes(s, old) {
+			o.Applied, o.Pending = false, nil
+		}
 		d := Decide(s, r.Spec, o)
 		s, events = d.State, append(events, d.Events...)
 		return d
@@ -212,6 +217,19 @@ func (c *Controller) reconcile(ctx context.Context, snap *model.Snapshot, r *mod
 	if CheckDue(s, r.Spec, now) {
 		obs.Check = c.check(ctx, snap, r, s, host)
 	}
+	if why := Blocked(snap, r, s); why != "" {
+		// Nothing moves until the config is fixed: a step must not be judged (or a
+		// promotion recorded) on routes that could not be written.
+		if s.Phase == "" {
+			s = State{Phase: v1alpha1.PhaseInitialized, Stable: r.Spec.Stable, LastTransition: now}
+		}
+		if s.Message != why {
+			s.Message = why
+			events = append(events, Event{Warning: true, Reason: "Blocked", Message: why})
+		}
+		c.report(r, old, s, events)
+		return c.store1(k, old, s, known)
+	}
 	base, baseEvents := s, events
 	if d := decide(obs); len(d.Need) > 0 {
 		// Decide again from the same state and observations, with the gates' answers:
@@ -221,19 +239,30 @@ func (c *Controller) reconcile(ctx context.Context, snap *model.Snapshot, r *mod
 		decide(obs)
 	}
 	c.report(r, old, s, events)
+	return c.store1(k, old, s, known)
+}
+
+// store1 keeps a rollout's new state and, when its routes changed, asks for them to be
+// published; it reports whether anything changed.
+func (c *Controller) store1(k string, old, s State, known bool) bool {
 	if known && reflect.DeepEqual(s, old) {
 		return false
 	}
 	c.mu.Lock()
 	c.states[k] = s
 	c.mu.Unlock()
-	if !known || s.CanaryWeight != old.CanaryWeight || s.Match != old.Match || s.Stable != old.Stable || s.Canary != old.Canary {
+	if !known || !sameRoutes(s, old) {
 		gen := c.router.Refresh()
 		c.mu.Lock()
 		c.want[k] = gen
 		c.mu.Unlock()
 	}
 	return true
+}
+
+// sameRoutes reports whether two states route traffic alike.
+func sameRoutes(a, b State) bool {
+	return a.CanaryWeight == b.CanaryWeight && a.Match == b.Match && a.Mirror == b.Mirror && a.Stable == b.Stable && a.Canary == b.Canary
 }
 
 // applied reports whether the weights of the generation want are published and ACKed by

@@ -171,3 +171,14 @@ func TestControllerCountsACheckOnceWhenAGateIsAsked(t *testing.T) {
 		t.Errorf("iterations %d and %d confirm-traffic-increase calls, want 3 and 2", st.Iterations, calls.Load())
 	}
 }
+
+func TestControllerDoesNotStartARolloutItCannotRoute(t *testing.T) {
+	p := &fakeProvider{value: 100}
+	c := startController(t, &fakeRouter{}, p, &MemoryStore{}, meshWith(rolloutOf(fastSpec, func(s *v1alpha1.RolloutSpec) { s.Canary = "v9" })))
+	time.Sleep(100 * time.Millisecond) // five intervals
+	st := c.List()[0].State
+	if st.Phase != v1alpha1.PhaseInitialized || st.CanaryWeight != 0 || p.calls.Load() != 0 ||
+		!strings.Contains(st.Message, `defines subset "v9"`) {
+		t.Errorf("a rollout to a subset that does not exist: %+v", st)
+	}
+}

@@ -56,8 +56,16 @@ func Apply(snap *model.Snapshot, shifts []Shift) (*model.Snapshot, []model.Diagn
 func applyShift(snap *model.Snapshot, sh Shift) *model.Diagnostic {
 	r, spec := sh.Rollout, sh.Rollout.Spec
 	host := Host(snap, r)
-	if d := checkSubsets(snap, r, host, sh.State); d != nil {
-		return d
+	if d := checkSubsets(snap, r, host, State{Stable: sh.State.Stable}); d != nil {
+		return d // no stable subset: nothing sensible to route to; the routes stay as written
+	}
+	var missing *model.Diagnostic
+	if sh.State.Canary != "" {
+		if missing = checkSubsets(snap, r, host, sh.State); missing != nil {
+			// The canary subset is gone: everything to the stable subset, never to the
+			// whole service.
+			sh.State.CanaryWeight, sh.State.Match, sh.State.Mirror = 0, false, false
+		}
 	}
 	idx, route, d := target(snap, r, host)
 	if d != nil {
@@ -106,7 +114,27 @@ func applyShift(snap *model.Snapshot, sh Shift) *model.Diagnostic {
 		}
 		vs.Spec.Http = slices.Insert(vs.Spec.Http, route, ab)
 	}
-	return nil
+	return missing
+}
+
+// Blocked says why a rollout cannot move traffic in snap: a subset it needs is not
+// defined, or the VirtualService route it drives does not exist. "" when nothing blocks it.
+func Blocked(snap *model.Snapshot, r *model.Rollout, s State) string {
+	host := Host(snap, r)
+	want := State{Stable: s.Stable, Canary: r.Spec.Canary}
+	if want.Stable == "" {
+		want.Stable = r.Spec.Stable
+	}
+	if want.Canary == want.Stable {
+		want.Canary = ""
+	}
+	if d := checkSubsets(snap, r, host, want); d != nil {
+		return d.Message
+	}
+	if _, _, d := target(snap, r, host); d != nil {
+		return d.Message
+	}
+	return ""
 }
 
 // target finds the VirtualService (index into snap.VirtualServices, -1 for none) and
@@ -168,7 +196,7 @@ func checkSubsets(snap *model.Snapshot, r *model.Rollout, host string, st State)
 	}
 	for _, s := range need {
 		if !have[s] {
-			d := model.Errorf(r.Source, "spec", "no DestinationRule of %s defines subset %q; the rollout does not move traffic", host, s)
+			d := model.Errorf(r.Source, "spec", "no DestinationRule of %s defines subset %q; the rollout cannot move traffic to it", host, s)
 			return &d
 		}
 	}

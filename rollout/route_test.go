@@ -139,11 +139,18 @@ http:
 `,
 		},
 		{
-			name:    "a subset no DestinationRule defines leaves the routes as written",
+			name:    "a canary subset no DestinationRule defines: everything to the stable subset, never to the whole service",
 			snap:    snapWith(vsYAML(t, "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n")),
 			rollout: rolloutOf(), state: State{Phase: progressing, Stable: "v1", Canary: "v9", CanaryWeight: 25},
+			want: "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}, weight: 100}]\n",
+			errs: []string{`no DestinationRule of reviews.default.svc.cluster.local defines subset "v9"; the rollout cannot move traffic to it`},
+		},
+		{
+			name:    "a stable subset no DestinationRule defines leaves the routes as written",
+			snap:    snapWith(vsYAML(t, "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n")),
+			rollout: rolloutOf(), state: State{Phase: progressing, Stable: "v0", Canary: "v2", CanaryWeight: 25},
 			want: "hosts: [reviews]\nhttp:\n- route: [{destination: {host: reviews, subset: v1}}]\n",
-			errs: []string{`no DestinationRule of reviews.default.svc.cluster.local defines subset "v9"; the rollout does not move traffic`},
+			errs: []string{`no DestinationRule of reviews.default.svc.cluster.local defines subset "v0"; the rollout cannot move traffic to it`},
 		},
 		{
 			name: "a VirtualService that does not exist",
