@@ -325,6 +325,7 @@ func (d *decider) gatesFail(types ...v1alpha1.WebhookType) bool {
 		}
 		if err != nil {
 			msg := fmt.Sprintf("%s webhook says no: %v", t, err)
+			d.event(true, "WebhookRefused", "%s", msg)
 			if t == v1alpha1.HookPreRollout {
 				d.s.FailedChecks++
 				if d.s.FailedChecks >= d.spec.Analysis.Threshold {

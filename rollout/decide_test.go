@@ -377,3 +377,29 @@ func TestPlan(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryFailureIsAnEvent(t *testing.T) {
+	spec := canarySpec(withHook(v1alpha1.HookConfirmPromotion))
+	s := State{Phase: progressing, Stable: "v1", Canary: "v2", Step: 1, CanaryWeight: 50, Applied: true}
+	cases := []struct {
+		name string
+		obs  Observations
+	}{
+		{"a failed check", bad()},
+		{"a gate that says no", Observations{Applied: true, Check: good().Check, Gates: map[v1alpha1.WebhookType]error{v1alpha1.HookConfirmPromotion: errors.New("403")}}},
+		{"a rollback", Observations{Applied: true, Check: &Check{Rollback: "stop"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.obs.Now = t0
+			d := Decide(s, spec, c.obs)
+			warned := false
+			for _, e := range d.Events {
+				warned = warned || e.Warning
+			}
+			if !warned {
+				t.Errorf("no warning event: %+v", d.Events)
+			}
+		})
+	}
+}
