@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -238,7 +237,7 @@ scrape_configs:
 // is ready. It stops with the test and prints its log if the test failed.
 func startPrometheus(t *testing.T, env *Env, port int, envoy *Envoy) *prometheusServer {
 	t.Helper()
-	bin := prometheusBinary(t)
+	bin := PrometheusBinary(t)
 	config := env.logPath("prometheus.yml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, promScrapeConfig, envoy.AdminPort), 0o644); err != nil {
 		t.Fatal(err)
@@ -276,23 +275,6 @@ func startPrometheus(t *testing.T, env *Env, port int, envoy *Envoy) *prometheus
 	}
 	t.Logf("prometheus ready in %v (%s, scraping 127.0.0.1:%d)", time.Since(began).Round(time.Millisecond), prom.Address, envoy.AdminPort)
 	return prom
-}
-
-// prometheusBinary is $WEIR_PROMETHEUS, else prometheus on $PATH or in /usr/bin. Its
-// absence fails the test: CI must run it (`make prometheus` installs Debian's package).
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("WEIR_PROMETHEUS"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/prometheus"); err == nil {
-		return "/usr/bin/prometheus"
-	}
-	t.Fatalf("no prometheus binary (WEIR_PROMETHEUS unset, none on PATH or in /usr/bin): `make test` installs it (`make prometheus`, the Debian package)")
-	return ""
 }
 
 func (p *prometheusServer) get(path string) (string, error) {

@@ -48,7 +48,7 @@ const (
 // evaluated at the instant of the scrape that saw the last one. The ratios are then exact
 // up to float noise, and increase() over-counts by well under 10 %.
 func TestBuiltinQueriesOnRealPrometheus(t *testing.T) {
-	promBin := prometheusBinary(t)
+	promBin := e2e.PrometheusBinary(t)
 	envoyBin := e2e.EnvoyBinary(t)
 	dir := t.TempDir()
 
@@ -167,23 +167,6 @@ func TestBuiltinQueriesOnRealPrometheus(t *testing.T) {
 			t.Errorf("Measure() error = %v, want Prometheus' parse error", err)
 		}
 	})
-}
-
-// prometheusBinary is $WEIR_PROMETHEUS, else prometheus on $PATH or in /usr/bin. Its
-// absence fails the test: CI must run it.
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("WEIR_PROMETHEUS"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/prometheus"); err == nil {
-		return "/usr/bin/prometheus"
-	}
-	t.Fatalf("no prometheus binary (WEIR_PROMETHEUS unset, none on PATH or in /usr/bin): `make test` installs it (`make prometheus`, the Debian package)")
-	return ""
 }
 
 // failEveryFourth answers 500 to requests 4, 8, 12… and 200 otherwise, each after
