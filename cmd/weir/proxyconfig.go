@@ -19,16 +19,9 @@ func proxyConfig(args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: weir proxy-config clusters|endpoints|listeners|scopes|routes|all NODE_ID [-admin-address A] [-o table|json]")
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after the positional arguments.
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 {
 		fs.Usage()
@@ -50,4 +43,20 @@ func proxyConfig(args []string) error {
 	}
 	_, err = io.Copy(os.Stdout, resp.Body)
 	return err
+}
+
+// parseInterleaved parses flags that may come before, between or after the positional
+// arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	return pos, nil
 }

@@ -37,15 +37,9 @@ func rolloutCmd(args []string) error {
 	watch := fs.Bool("watch", false, "get: redraw every second until interrupted")
 	output := fs.String("o", "text", "text or json")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), rolloutUsage); fs.PrintDefaults() }
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) == 0 {
 		fs.Usage()
