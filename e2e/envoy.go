@@ -3,9 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -160,20 +158,7 @@ func (v *Envoy) stop() {
 
 // Admin fetches an admin path and returns the body; non-200 is an error.
 func (v *Envoy) Admin(path string) (string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", v.AdminPort, path))
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("envoy %s GET %s: status %d", v.NodeID, path, resp.StatusCode)
-	}
-	return string(body), nil
+	return httpGet(fmt.Sprintf("http://127.0.0.1:%d", v.AdminPort), path, "envoy "+v.NodeID)
 }
 
 func (v *Envoy) waitAdmin(t TB) {

@@ -6,8 +6,10 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -444,4 +446,23 @@ func poll(timeout, interval time.Duration, check func() bool) bool {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// httpGet fetches base+path with a 5 s timeout and returns the body; a status other than
+// 200 is an error that names who answered (the body is still returned).
+func httpGet(base, path, who string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(base + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(body), fmt.Errorf("%s GET %s: status %d: %s", who, path, resp.StatusCode, truncate(string(body), 500))
+	}
+	return string(body), nil
 }

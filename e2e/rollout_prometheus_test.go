@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -278,20 +277,7 @@ func startPrometheus(t *testing.T, env *Env, port int, envoy *Envoy) *prometheus
 }
 
 func (p *prometheusServer) get(path string) (string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(p.Address + path)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("prometheus GET %s: status %d: %s", path, resp.StatusCode, truncate(string(body), 500))
-	}
-	return string(body), nil
+	return httpGet(p.Address, path, "prometheus")
 }
 
 // waitScraped waits until Prometheus has scraped its one target successfully after since.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -159,20 +158,7 @@ func (w *Weir) Stop(t TB) {
 }
 
 func (w *Weir) get(path string) (string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + w.AdminAddr + path)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("GET %s: status %d: %s", path, resp.StatusCode, truncate(string(body), 500))
-	}
-	return string(body), nil
+	return httpGet("http://"+w.AdminAddr, path, "weir")
 }
 
 func (w *Weir) debugProxies() (DebugProxies, error) {
