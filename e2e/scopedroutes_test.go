@@ -40,7 +40,7 @@ func TestWeightChangeReloadsOnlyThatService(t *testing.T) {
 	env.WriteFile("virtualservice.yaml", MustMergePatch(t, SeedReviewsCanary, SeedPatch50to50))
 	for _, e := range envoys {
 		e.WaitRouteWeights(t, "reviews", reviewsSplit(map[string]float64{"v1": 50, "v2": 50}))
-		AssertSplit(t, e.NodeID+" 50/50", e.Traffic("reviews").Send(2000), map[string]float64{"v1": 50, "v2": 50}, splitTolerancePP)
+		AssertSplit(t, e.NodeID+" 50/50", e.Traffic("reviews").Send(splitRequests), map[string]float64{"v1": 50, "v2": 50}, splitTolerancePP)
 		waitOnly(t, e, "pod-a")
 		now := counts{e.Stat(t, ratingsRDS+"update_attempt"), e.Stat(t, reviewsRDS+"config_reload")}
 		if now.reviewsReloads <= before[e].reviewsReloads {
@@ -66,6 +66,6 @@ func TestWeightChangeReloadsOnlyThatService(t *testing.T) {
 		if !poll(10*time.Second, 50*time.Millisecond, func() bool { return ratings.One().Status == http.StatusNotFound }) {
 			t.Fatalf("%s: a removed service is still routed: %+v", e.NodeID, ratings.One())
 		}
-		AssertSplit(t, e.NodeID+" reviews after ratings left", e.Traffic("reviews").Send(2000), map[string]float64{"v1": 50, "v2": 50}, splitTolerancePP)
+		AssertSplit(t, e.NodeID+" reviews after ratings left", e.Traffic("reviews").Send(splitRequests), map[string]float64{"v1": 50, "v2": 50}, splitTolerancePP)
 	}
 }
