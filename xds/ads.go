@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/weir-mesh/weir/xds/transport"
 )
 
 // adsServer serves state-of-the-world ADS itself and leaves delta to go-control-plane.
@@ -42,18 +44,15 @@ type sotwWatch struct {
 	nonce  string // of the last response sent
 }
 
+// StreamAggregatedResources serves a state-of-the-world stream through gRPC-go's
+// interface; weir's own transport serves them natively (openSotw) instead, and this
+// remains for servers built on grpc.Server.
 func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	// Own id space, apart from go-control-plane's delta streams (negated in callbacks).
-	id := a.streams.Add(1)
-	ctx := st.Context()
-	if err := a.cb.OnStreamOpen(ctx, id, ""); err != nil {
+	s, err := a.newSotwStream(st.Context(), st.Send)
+	if err != nil {
 		return err
 	}
-	s := &sotwStream{a: a, id: id, st: st, ctx: ctx, watches: map[string]*sotwWatch{}}
-	defer s.close()
-	// The handler's goroutine reads requests; responses are written by a goroutine that
-	// exists only while there are responses to write. A stream at rest costs gRPC's
-	// goroutines and this one, not a reader and a writer of its own.
+	defer s.Close()
 	for {
 		req, err := st.Recv()
 		if err != nil {
@@ -65,12 +64,49 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 	}
 }
 
+// openSotw starts a state-of-the-world stream on weir's transport: its requests arrive on
+// the connection's reader goroutine, so a stream at rest costs no goroutine of its own.
+func (a *adsServer) openSotw(st *transport.Stream) (transport.Receiver, error) {
+	codec := a.s.codec
+	return a.newSotwStream(st.Context(), func(msg *discoveryv3.DiscoveryResponse) error {
+		data, err := codec.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		parts := make([][]byte, len(data))
+		for i, b := range data {
+			parts[i] = b.ReadOnlyData()
+		}
+		err = st.SendMsg(parts...)
+		data.Free()
+		return err
+	})
+}
+
+func (a *adsServer) newSotwStream(ctx context.Context, send func(*discoveryv3.DiscoveryResponse) error) (*sotwStream, error) {
+	// Own id space, apart from go-control-plane's delta streams (negated in callbacks).
+	id := a.streams.Add(1)
+	if err := a.cb.OnStreamOpen(ctx, id, ""); err != nil {
+		return nil, err
+	}
+	return &sotwStream{a: a, id: id, send: send, ctx: ctx, watches: map[string]*sotwWatch{}}, nil
+}
+
+// Message handles one encoded request (transport.Receiver).
+func (s *sotwStream) Message(b []byte) error {
+	req := &discoveryv3.DiscoveryRequest{}
+	if err := unmarshalRequest(b, req); err != nil {
+		return status.Errorf(codes.InvalidArgument, "decode request: %v", err)
+	}
+	return s.request(req)
+}
+
 // sotwStream is one state-of-the-world ADS stream.
 type sotwStream struct {
-	a   *adsServer
-	id  int64
-	st  discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer
-	ctx context.Context
+	a    *adsServer
+	id   int64
+	send func(*discoveryv3.DiscoveryResponse) error
+	ctx  context.Context
 
 	mu      sync.Mutex // guards what follows; never held while calling the cache
 	node    *corev3.Node
@@ -175,7 +211,7 @@ func (s *sotwStream) write() {
 			continue
 		}
 		s.a.cb.OnStreamResponse(s.ctx, s.id, req, msg)
-		if err := s.st.Send(msg); err != nil {
+		if err := s.send(msg); err != nil {
 			s.qmu.Lock()
 			s.broken = true // the stream is gone; its handler sees the same on Recv
 			s.qmu.Unlock()
@@ -205,7 +241,8 @@ func (s *sotwStream) prepare(resp cachev3.Response) (*discoveryv3.DiscoveryRespo
 	return msg, w.req
 }
 
-func (s *sotwStream) close() {
+// Close ends the stream's watches (transport.Receiver).
+func (s *sotwStream) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for _, w := range s.watches {
