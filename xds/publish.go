@@ -134,6 +134,9 @@ func (p *publisher) run(ctx context.Context, cp *classPub) {
 		desired, changedAt := cp.desired, cp.changedAt
 		cp.mu.Unlock()
 		next, err := p.converge(ctx, cp.key, serving, desired)
+		if err != nil && ctx.Err() != nil {
+			return // weir is stopping: not a failure to report
+		}
 		if err != nil {
 			p.s.log.Error("publish failed; still serving the previous config", zap.String("class", cp.key), zap.Error(err))
 			continue
