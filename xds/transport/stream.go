@@ -186,7 +186,7 @@ func (st *Stream) SendMsg(parts ...[]byte) error {
 	binary.BigEndian.PutUint32(prefix[1:], uint32(size))
 	cur := cursor{bufs: append([][]byte{prefix[:]}, parts...)}
 	for left := len(prefix) + size; left > 0; {
-		n, err := st.reserve(left)
+		n, err := st.reserve(min(left, writeBatch))
 		if err != nil {
 			return err
 		}
@@ -197,6 +197,11 @@ func (st *Stream) SendMsg(parts ...[]byte) error {
 	}
 	return nil
 }
+
+// writeBatch bounds one write: the kernel's iovec array for it stays with the socket
+// (internal/poll keeps it per file descriptor), so a megabyte written in one writev would
+// pin kilobytes per idle connection; streams sharing a connection also take turns.
+const writeBatch = 128 << 10
 
 // reserve takes up to want bytes of send window, waiting for some.
 func (st *Stream) reserve(want int) (int, error) {
