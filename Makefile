@@ -81,7 +81,7 @@ bench-sweep: build
 bench-mesh: build
 	@mkdir -p $(BENCH_DIR)
 	$(BIN)/weir-bench -servers weir,reference -weir $(BIN)/weir -refpeer $(BIN)/weir-refpeer \
-		-label mesh-check -services 1000 -n 2000 -ramp 200 -steady 20s -changes 1 -churn 0 -timeout 8m -out $(BENCH_DIR)/mesh.json
+		-label mesh-check -services 1000 -n 2000 -ramp 200 -steady 20s -changes 1 -churn 0 -change-timeout 5m -timeout 12m -out $(BENCH_DIR)/mesh.json
 
 bench-envoy: envoy
 	@mkdir -p $(BENCH_DIR)
