@@ -223,7 +223,7 @@ func (c *conn) onSettings(h frameHeader, p []byte) error {
 	return c.writeFrame(appendFrameHeader(nil, 0, http2.FrameSettings, http2.FlagSettingsAck, 0))
 }
 
-// onPing answers pings, and ends a connection that pings more than once every 10 s while
+// onPing answers pings, and ends a connection that pings more often than MinPingInterval while
 // nothing else flows either way (gRPC-go's keepalive enforcement, which weir used before;
 // gRPC clients also ping to size their windows while data arrives).
 func (c *conn) onPing(h frameHeader, p []byte) error {
@@ -237,7 +237,7 @@ func (c *conn) onPing(h frameHeader, p []byte) error {
 	if c.sentData.Swap(false) {
 		c.activity()
 	}
-	if !c.lastPing.IsZero() && now.Sub(c.lastPing) < 10*time.Second {
+	if !c.lastPing.IsZero() && now.Sub(c.lastPing) < c.srv.opts.MinPingInterval {
 		if c.pingStrike++; c.pingStrike > 2 {
 			return connError{code: http2.ErrCodeEnhanceYourCalm, msg: "too many pings"}
 		}

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"golang.org/x/net/http2"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
@@ -236,22 +233,61 @@ func TestNotHTTP2(t *testing.T) {
 	roundTrip(t, cc, nat)
 }
 
-// TestKeepalive: grpc-go's client keepalive pings at the rate the server permits (every 10 s)
-// do not end the connection. It takes 25 s, so runs only with WEIR_SLOW_TESTS=1.
-func TestKeepalive(t *testing.T) {
-	if os.Getenv("WEIR_SLOW_TESTS") == "" {
-		t.Skip("takes 25 s; set WEIR_SLOW_TESTS=1")
+// TestPingPolicy: pings at the permitted rate are answered and keep the connection; a
+// client that pings faster while nothing else flows gets GOAWAY ENHANCE_YOUR_CALM.
+func TestPingPolicy(t *testing.T) {
+	ts := serveOn(t, Options{MinPingInterval: 200 * time.Millisecond}, nil, nil)
+	nc, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	nat, cc := serveNatives(t, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
-	stream, r := nat.openStream(t, testContext(t, time.Minute), cc)
-	time.Sleep(25 * time.Second) // two or three keepalive pings, nothing else
-	if _, ok := receive(r.closed, 0); ok {
-		t.Fatalf("the stream ended while the client only sent keepalive pings")
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
 	}
-	if err := r.st.SendMsg(marshal(&discoveryv3.DiscoveryResponse{Nonce: "alive"})); err != nil {
-		t.Fatalf("SendMsg after 25 s of keepalive: %v", err)
+	fr := http2.NewFramer(nc, nc)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
 	}
-	if resp, err := recvTimeout(t, stream.Recv); err != nil || resp.GetNonce() != "alive" {
-		t.Fatalf("Recv after 25 s of keepalive: got %v, %v", resp, err)
+	// next returns the next PING ACK or GOAWAY, skipping settings and window updates.
+	next := func() http2.Frame {
+		t.Helper()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			switch f := f.(type) {
+			case *http2.PingFrame:
+				if f.IsAck() {
+					return f
+				}
+			case *http2.GoAwayFrame:
+				return f
+			}
+		}
+	}
+	for i := range 4 {
+		if err := fr.WritePing(false, [8]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := next().(*http2.PingFrame); !ok || f.Data[0] != byte(i) {
+			t.Fatalf("ping %d at the permitted rate: got %v, want its ACK", i, f)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for i := range 4 {
+		if err := fr.WritePing(false, [8]byte{9, byte(i)}); err != nil {
+			break // the server may already have closed the connection
+		}
+	}
+	for {
+		if ga, ok := next().(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", ga.ErrCode)
+			}
+			return
+		}
 	}
 }

@@ -50,6 +50,10 @@ type Options struct {
 	// then every 10 s, 3 probes), so a proxy that vanished is noticed without a goroutine
 	// per connection.
 	KeepAlive net.KeepAliveConfig
+	// MinPingInterval is how often a client may ping while nothing else flows; a client
+	// that pings faster three times running loses its connection (default 10 s, as
+	// gRPC-go's keepalive enforcement that weir used before).
+	MinPingInterval time.Duration
 	// OnPanic counts a panic recovered in a connection or handler goroutine.
 	OnPanic func()
 }
@@ -83,6 +87,9 @@ func NewServer(log *zap.Logger, opts Options) *Server {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.MinPingInterval <= 0 {
+		opts.MinPingInterval = 10 * time.Second
 	}
 	if !opts.KeepAlive.Enable {
 		opts.KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}
