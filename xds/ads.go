@@ -67,19 +67,8 @@ func (a *adsServer) StreamAggregatedResources(st discoveryv3.AggregatedDiscovery
 // openSotw starts a state-of-the-world stream on weir's transport: its requests arrive on
 // the connection's reader goroutine, so a stream at rest costs no goroutine of its own.
 func (a *adsServer) openSotw(st *transport.Stream) (transport.Receiver, error) {
-	codec := a.s.codec
 	return a.newSotwStream(st.Context(), func(msg *discoveryv3.DiscoveryResponse) error {
-		data, err := codec.Marshal(msg)
-		if err != nil {
-			return err
-		}
-		parts := make([][]byte, len(data))
-		for i, b := range data {
-			parts[i] = b.ReadOnlyData()
-		}
-		err = st.SendMsg(parts...)
-		data.Free()
-		return err
+		return st.Send(a.s.codec, msg)
 	})
 }
 

@@ -136,18 +136,7 @@ func (s *serverStream) SetHeader(metadata.MD) error  { return nil }
 func (s *serverStream) SendHeader(metadata.MD) error { return nil }
 func (s *serverStream) SetTrailer(metadata.MD)       {}
 
-func (s *serverStream) SendMsg(m any) error {
-	data, err := s.codec.Codec.Marshal(m)
-	if err != nil {
-		return status.Errorf(codes.Internal, "encode response: %v", err)
-	}
-	defer data.Free()
-	parts := make([][]byte, len(data))
-	for i, b := range data {
-		parts[i] = b.ReadOnlyData()
-	}
-	return s.st.SendMsg(parts...)
-}
+func (s *serverStream) SendMsg(m any) error { return s.st.Send(s.codec.Codec, m) }
 
 func (s *serverStream) RecvMsg(m any) error {
 	msg, err := s.st.q.pop()

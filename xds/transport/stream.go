@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
 )
 
@@ -172,6 +173,20 @@ func (st *Stream) returnWindow(n int) error {
 	inc := st.recvOwed
 	st.recvOwed = 0
 	return st.c.writeWindowUpdate(st.id, inc)
+}
+
+// Send encodes m with codec and sends it uncopied (SendMsg).
+func (st *Stream) Send(codec encoding.CodecV2, m any) error {
+	data, err := codec.Marshal(m)
+	if err != nil {
+		return status.Errorf(codes.Internal, "encode message: %v", err)
+	}
+	defer data.Free()
+	parts := make([][]byte, len(data))
+	for i, b := range data {
+		parts[i] = b.ReadOnlyData()
+	}
+	return st.SendMsg(parts...)
 }
 
 // SendMsg sends one message made of parts, which are not copied and must not change
