@@ -31,6 +31,9 @@ type EnvoyOptions struct {
 	Delta bool
 	// StatsFlush overrides how often Envoy sends its stats to weir's metrics service.
 	StatsFlush time.Duration
+	// ListenerPorts maps a gateway's Gateway server ports to the loopback ports it binds
+	// (node metadata listener_ports); a gateway then binds 127.0.0.1.
+	ListenerPorts map[int]int
 }
 
 // Envoy is a real Envoy process started from a checked-in bootstrap.
@@ -130,6 +133,14 @@ func (v *Envoy) override() map[string]any {
 	}
 	if v.OutboundPort != 0 {
 		meta["outbound_port"] = v.OutboundPort
+	}
+	if len(v.opts.ListenerPorts) > 0 {
+		ports := map[string]int{}
+		for from, to := range v.opts.ListenerPorts {
+			ports[fmt.Sprint(from)] = to
+		}
+		meta["listener_address"] = "127.0.0.1"
+		meta["listener_ports"] = ports
 	}
 	node := map[string]any{"id": v.NodeID, "metadata": meta}
 	if v.opts.Cluster != "" {

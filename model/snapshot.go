@@ -18,6 +18,9 @@ type Snapshot struct {
 	Endpoints        []*Endpoint
 	VirtualServices  []*VirtualService
 	DestinationRules []*DestinationRule
+	Gateways         []*Gateway
+	Sidecars         []*Sidecar
+	Secrets          []*Secret
 	Rollouts         []*Rollout
 	// Diagnostics found while reading the sources (parse errors, unknown kinds, invalid
 	// objects that were dropped).
@@ -109,6 +112,28 @@ type VirtualService struct {
 type DestinationRule struct {
 	Source Ref
 	Spec   *networking.DestinationRule
+}
+
+// Gateway is an Istio Gateway with its source: the listeners of the gateway proxies its
+// selector matches.
+type Gateway struct {
+	Source Ref
+	Spec   *networking.Gateway
+}
+
+// Sidecar is an Istio Sidecar with its source: what the proxies of its namespace (or of
+// its workloadSelector) may reach.
+type Sidecar struct {
+	Source Ref
+	Spec   *networking.Sidecar
+}
+
+// Secret is a TLS certificate and its private key (a kubernetes.io/tls Secret), PEM
+// encoded, as a Gateway's credentialName names it. Sources check that the pair parses.
+type Secret struct {
+	Source Ref
+	Cert   []byte
+	Key    []byte
 }
 
 // Rollout is a weir Rollout with its source. Status, when the source has one (a

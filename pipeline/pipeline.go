@@ -266,6 +266,9 @@ func toResources(out *translator.Output) *xds.Resources {
 	for _, r := range out.Scopes {
 		res.Scopes = append(res.Scopes, types.Resource(r))
 	}
+	for _, s := range out.Secrets {
+		res.Secrets = append(res.Secrets, types.Resource(s))
+	}
 	for name, refs := range out.Origins {
 		for _, ref := range refs {
 			// Interned: every class and each kept version names the same sources.

@@ -141,6 +141,9 @@ func assertUniqueDomains(t *testing.T, out *Output) {
 // route configuration that is sent; no two scopes share a key.
 func assertScopesReachDomains(t *testing.T, out *Output) {
 	t.Helper()
+	if len(out.Scopes) == 0 {
+		return // a gateway: its listeners name their route configurations directly
+	}
 	rcs := map[string]bool{}
 	for _, rc := range out.Routes {
 		rcs[rc.Name] = true

@@ -65,7 +65,7 @@ func addDestination(ds []weightedDestination, cluster string, weight uint32) []w
 // per host. Read literally it splits each host's traffic across the other services too;
 // what its author means is that each host goes to its own destination.
 func (t *translation) coordinatedDestination(vs *model.VirtualService, hr *networking.HTTPRoute, vt vhostTarget) (int, bool) {
-	if len(hr.Route) < 2 || len(vs.Spec.Hosts) < 2 {
+	if vt.svc == nil || len(hr.Route) < 2 || len(vs.Spec.Hosts) < 2 {
 		return 0, false
 	}
 	var vsHosts, destHosts []string

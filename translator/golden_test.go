@@ -59,6 +59,9 @@ func TestGolden(t *testing.T) {
 				"diagnostics.yaml": renderYAML(t, diags),
 				"origins.yaml":     renderYAML(t, out.Origins),
 			}
+			if len(out.Secrets) > 0 || loadClass(t, filepath.Join(dir, "class.yaml")).Role == model.RoleGateway {
+				files["secrets.yaml"] = renderResources(t, out.Secrets)
+			}
 			for name, got := range files {
 				compareGolden(t, filepath.Join(dir, name), got)
 			}

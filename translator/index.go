@@ -17,7 +17,10 @@ type world struct {
 	endpoints map[endpointKey][]*model.Endpoint
 	rules     map[string]*destinationRule
 	vsByHost  map[string][]*model.VirtualService
-	diags     *diagnostics
+	// vsByGateway holds, for a gateway proxy, the VirtualServices bound to each Gateway
+	// (namespace/name).
+	vsByGateway map[string][]*model.VirtualService
+	diags       *diagnostics
 }
 
 type endpointKey struct {
@@ -27,21 +30,18 @@ type endpointKey struct {
 
 func newWorld(snap *model.Snapshot, class model.ProxyClass, diags *diagnostics) *world {
 	w := &world{
-		class:     class,
-		byHost:    map[string]*model.Service{},
-		endpoints: map[endpointKey][]*model.Endpoint{},
-		rules:     map[string]*destinationRule{},
-		vsByHost:  map[string][]*model.VirtualService{},
-		diags:     diags,
+		class:       class,
+		byHost:      map[string]*model.Service{},
+		endpoints:   map[endpointKey][]*model.Endpoint{},
+		rules:       map[string]*destinationRule{},
+		vsByHost:    map[string][]*model.VirtualService{},
+		vsByGateway: map[string][]*model.VirtualService{},
+		diags:       diags,
 	}
 	w.indexServices(snap.Services)
 	w.indexEndpoints(snap.Endpoints)
 	w.indexDestinationRules(snap.DestinationRules)
-	// Gateways get routes only once Gateway objects are translated; until then
-	// VirtualServices are read for sidecars only.
-	if class.Role != model.RoleGateway {
-		w.indexVirtualServices(snap.VirtualServices)
-	}
+	w.indexVirtualServices(snap.VirtualServices, snap.Gateways)
 	return w
 }
 

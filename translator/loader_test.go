@@ -117,6 +117,25 @@ func (l *loader) add(doc []byte) error {
 			return err
 		}
 		l.addServiceEntry(ref, spec)
+	case "Gateway":
+		spec := &networking.Gateway{}
+		if err := unmarshalSpec(o.Spec, spec); err != nil {
+			return err
+		}
+		l.snap.Gateways = append(l.snap.Gateways, &model.Gateway{Source: ref, Spec: spec})
+	case "Sidecar":
+		spec := &networking.Sidecar{}
+		if err := unmarshalSpec(o.Spec, spec); err != nil {
+			return err
+		}
+		l.snap.Sidecars = append(l.snap.Sidecars, &model.Sidecar{Source: ref, Spec: spec})
+	case "Secret":
+		var sec corev1.Secret
+		if err := json.Unmarshal(js, &sec); err != nil {
+			return err
+		}
+		l.snap.Secrets = append(l.snap.Secrets, &model.Secret{Source: ref,
+			Cert: []byte(sec.StringData["tls.crt"]), Key: []byte(sec.StringData["tls.key"])})
 	default:
 		return fmt.Errorf("unknown kind %q", o.Kind)
 	}
@@ -253,6 +272,8 @@ type testClass struct {
 	Labels          map[string]string `json:"labels"`
 	OutboundAddress string            `json:"outboundAddress"`
 	OutboundPort    uint32            `json:"outboundPort"`
+	ListenerAddress string            `json:"listenerAddress"`
+	ListenerPorts   map[uint32]uint32 `json:"listenerPorts"`
 }
 
 func loadClass(t *testing.T, path string) model.ProxyClass {
@@ -266,5 +287,6 @@ func loadClass(t *testing.T, path string) model.ProxyClass {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return model.ProxyClass{Role: c.Role, Namespace: c.Namespace, Labels: c.Labels,
-		OutboundAddress: c.OutboundAddress, OutboundPort: c.OutboundPort}
+		OutboundAddress: c.OutboundAddress, OutboundPort: c.OutboundPort,
+		ListenerAddress: c.ListenerAddress, ListenerPorts: c.ListenerPorts}
 }

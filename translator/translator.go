@@ -10,6 +10,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/weir-mesh/weir/model"
 )
@@ -22,6 +23,8 @@ type Output struct {
 	Routes    []*routev3.RouteConfiguration
 	// Scopes map each host name to the route configuration that serves it.
 	Scopes []*routev3.ScopedRouteConfiguration
+	// Secrets are the TLS certificates a gateway's listeners take from SDS.
+	Secrets []*tlsv3.Secret
 	// Origins maps an Envoy resource name to the source objects that shaped it, so that a
 	// NACK can be attributed to what a user wrote.
 	Origins map[string][]model.Ref
@@ -45,9 +48,11 @@ func Translate(snap *model.Snapshot, class model.ProxyClass) (*Output, []model.D
 		out:   &Output{Origins: map[string][]model.Ref{}},
 	}
 	t.buildClusters()
-	// A gateway gets clusters and endpoints only: its listeners and routes come from
-	// Gateway objects, which a later change translates. Any other role is a sidecar.
-	if class.Role != model.RoleGateway {
+	// A gateway's listeners and routes come from the Gateways that select it; any other
+	// role is a sidecar.
+	if class.Role == model.RoleGateway {
+		t.gateway(snap.Gateways, snap.Secrets)
+	} else {
 		t.out.Listeners = append(t.out.Listeners, outboundListener(class))
 		t.out.Routes, t.out.Scopes = t.routes()
 	}

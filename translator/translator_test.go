@@ -37,6 +37,9 @@ func serialize(t *testing.T, out *Output, diags []model.Diagnostic) []byte {
 	for _, m := range out.Scopes {
 		msgs = append(msgs, m)
 	}
+	for _, m := range out.Secrets {
+		msgs = append(msgs, m)
+	}
 	for _, m := range msgs {
 		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		if err != nil {
@@ -73,6 +76,9 @@ func TestDeterministic(t *testing.T) {
 					Endpoints:        shuffle(r, snap.Endpoints),
 					VirtualServices:  shuffle(r, snap.VirtualServices),
 					DestinationRules: shuffle(r, snap.DestinationRules),
+					Gateways:         shuffle(r, snap.Gateways),
+					Sidecars:         shuffle(r, snap.Sidecars),
+					Secrets:          shuffle(r, snap.Secrets),
 				}
 				if got := translateBytes(t, shuffled, class); !bytes.Equal(want, got) {
 					t.Fatalf("shuffled input (seed %d) translates differently", seed)

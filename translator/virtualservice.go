@@ -3,6 +3,7 @@ package translator
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/weir-mesh/weir/model"
 )
@@ -10,19 +11,34 @@ import (
 // meshGateway is the reserved gateway name that binds a VirtualService to sidecars.
 const meshGateway = "mesh"
 
-// indexVirtualServices records, for each service hostname, the valid VirtualServices whose
-// http routes apply to it, ordered by namespace/name.
-func (w *world) indexVirtualServices(in []*model.VirtualService) {
+// indexVirtualServices records the valid VirtualServices this proxy uses, ordered by
+// namespace/name: for a sidecar, those bound to "mesh", by service hostname; for a
+// gateway, those bound to Gateways, by Gateway.
+func (w *world) indexVirtualServices(in []*model.VirtualService, gateways []*model.Gateway) {
 	vss := slices.Clone(in)
 	slices.SortFunc(vss, func(a, b *model.VirtualService) int { return compareObjects(a.Source, b.Source) })
+	known := map[string]bool{}
+	for _, gw := range gateways {
+		known[gatewayName(gw)] = true
+	}
 	for _, vs := range vss {
 		diags := model.ValidateVirtualService(vs)
 		w.diags.add(diags...)
-		if model.HasErrors(diags) || !w.appliesToSidecars(vs) {
+		if model.HasErrors(diags) {
 			continue
 		}
 		w.diags.add(ignoredFields(vs.Source, "spec", vs.Spec, "hosts", "http", "gateways")...)
+		w.checkGateways(vs, known)
 		if len(vs.Spec.Http) == 0 {
+			continue
+		}
+		if w.class.Role == model.RoleGateway {
+			for _, g := range boundGatewayNames(vs) {
+				w.vsByGateway[g] = append(w.vsByGateway[g], vs)
+			}
+			continue
+		}
+		if !appliesToSidecars(vs) {
 			continue
 		}
 		var seen []string
@@ -38,20 +54,26 @@ func (w *world) indexVirtualServices(in []*model.VirtualService) {
 
 // appliesToSidecars follows Istio: a VirtualService bound to gateways reaches sidecars only
 // when its gateways include "mesh".
-func (w *world) appliesToSidecars(vs *model.VirtualService) bool {
-	gws := vs.Spec.Gateways
-	switch {
-	case len(gws) == 0:
-		return true
-	case !slices.Contains(gws, meshGateway):
-		w.diags.add(model.Warnf(vs.Source, "spec.gateways",
-			"binds only to gateways (no %q), which weir does not serve yet; not applied to sidecars", meshGateway))
-		return false
-	case len(gws) > 1:
-		w.diags.add(model.Warnf(vs.Source, "spec.gateways",
-			"gateways other than %q are not supported yet; applied to sidecars only", meshGateway))
+func appliesToSidecars(vs *model.VirtualService) bool {
+	return len(vs.Spec.Gateways) == 0 || slices.Contains(vs.Spec.Gateways, meshGateway)
+}
+
+// checkGateways warns about each Gateway a VirtualService binds to that does not exist:
+// Istio ignores such a binding silently, which hides typos.
+func (w *world) checkGateways(vs *model.VirtualService, known map[string]bool) {
+	for i, g := range vs.Spec.Gateways {
+		if g == meshGateway {
+			continue
+		}
+		name := g
+		if !strings.Contains(g, "/") {
+			name = vs.Source.Namespace + "/" + g
+		}
+		if !known[name] {
+			w.diags.add(model.Warnf(vs.Source, fmt.Sprintf("spec.gateways[%d]", i),
+				"Gateway %s does not exist; no gateway serves these routes through it", name))
+		}
 	}
-	return true
 }
 
 // routableHost reports whether a VirtualService host names a service with HTTP ports.

@@ -16,6 +16,8 @@ const (
 	metaLabels          = "labels"
 	metaOutboundAddress = "outbound_address"
 	metaOutboundPort    = "outbound_port"
+	metaListenerAddress = "listener_address"
+	metaListenerPorts   = "listener_ports"
 )
 
 // ClassOf derives the proxy class from an Envoy node. Missing metadata falls back to a
@@ -45,6 +47,19 @@ func ClassOf(node *corev3.Node) model.ProxyClass {
 	}
 	if p := portOf(md[metaOutboundPort]); p != 0 {
 		class.OutboundPort = p
+	}
+	if a := md[metaListenerAddress].GetStringValue(); a != "" {
+		class.ListenerAddress = a
+	}
+	for k, v := range md[metaListenerPorts].GetStructValue().GetFields() {
+		from, to := portOf(structpb.NewStringValue(k)), portOf(v)
+		if from == 0 || to == 0 {
+			continue
+		}
+		if class.ListenerPorts == nil {
+			class.ListenerPorts = map[uint32]uint32{}
+		}
+		class.ListenerPorts[from] = to
 	}
 	if l := node.GetLocality(); l != nil {
 		class.Locality = model.Locality{Region: l.GetRegion(), Zone: l.GetZone(), SubZone: l.GetSubZone()}

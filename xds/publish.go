@@ -155,6 +155,11 @@ func (p *publisher) run(ctx context.Context, cp *classPub) {
 // clusters they need are in place.
 var routingTypes = []string{resourcev3.ListenerType, resourcev3.ScopedRouteType, resourcev3.RouteType}
 
+// suppliedTypes are what routing types point at: clusters, their endpoints and the TLS
+// certificates listeners take. New ones arrive first; old ones stay until nothing that
+// proxies hold still uses them.
+var suppliedTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}
+
 // converge runs the three stages and returns what is served at the end.
 func (p *publisher) converge(ctx context.Context, key string, serving, desired classState) (classState, error) {
 	if serving == nil {
@@ -164,7 +169,7 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 	for _, t := range routingTypes {
 		stage1[t] = serving[t]
 	}
-	for _, t := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+	for _, t := range suppliedTypes {
 		m, err := merge(serving[t], desired[t])
 		if err != nil {
 			return serving, err
@@ -177,7 +182,10 @@ func (p *publisher) converge(ctx context.Context, key string, serving, desired c
 		}
 		stage1[t] = m
 	}
-	stage2 := classState{resourcev3.ClusterType: stage1[resourcev3.ClusterType], resourcev3.EndpointType: stage1[resourcev3.EndpointType]}
+	stage2 := classState{}
+	for _, t := range suppliedTypes {
+		stage2[t] = stage1[t]
+	}
 	for _, t := range routingTypes {
 		stage2[t] = desired[t]
 	}

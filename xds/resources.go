@@ -20,6 +20,7 @@ import (
 var orderedTypes = []string{
 	resourcev3.ClusterType,
 	resourcev3.EndpointType,
+	resourcev3.SecretType,
 	resourcev3.ListenerType,
 	resourcev3.ScopedRouteType,
 	resourcev3.RouteType,
@@ -51,6 +52,7 @@ type Resources struct {
 	Listeners []types.Resource
 	Routes    []types.Resource
 	Scopes    []types.Resource // ScopedRouteConfigurations
+	Secrets   []types.Resource // TLS certificates of gateway listeners
 	// Origins maps a resource name, or a virtual host name, to the source objects that
 	// produced it, for NACK attribution.
 	Origins map[string][]string
@@ -68,6 +70,8 @@ func (r *Resources) byType(typeURL string) []types.Resource {
 		return r.Routes
 	case resourcev3.ScopedRouteType:
 		return r.Scopes
+	case resourcev3.SecretType:
+		return r.Secrets
 	}
 	return nil
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/weir-mesh/weir/watchers/file"
 )
 
-// validate loads a directory, translates it for a sidecar in every namespace it mentions,
+// validate loads a directory, translates it for a sidecar in every namespace it mentions
+// and for the gateway proxy of every Gateway,
 // prints every diagnostic and reports whether any is an error.
 func validate(args []string, out io.Writer) (bool, error) {
 	if len(args) != 1 {
@@ -34,6 +35,14 @@ func validate(args []string, out io.Writer) (bool, error) {
 		_, d := translator.Translate(snap, model.ProxyClass{
 			Role: model.RoleSidecar, Namespace: ns,
 			OutboundAddress: model.DefaultOutboundAddress, OutboundPort: model.DefaultOutboundPort,
+		})
+		diags = append(diags, d...)
+	}
+	// Each Gateway is checked as the gateway proxy it selects would see it, running in the
+	// Gateway's namespace (where its credentialName Secrets are looked up).
+	for _, gw := range snap.Gateways {
+		_, d := translator.Translate(snap, model.ProxyClass{
+			Role: model.RoleGateway, Namespace: gw.Source.Namespace, Labels: gw.Spec.GetSelector(),
 		})
 		diags = append(diags, d...)
 	}

@@ -150,6 +150,8 @@ func decoderFor(apiVersion, kind string) (func(*object, []byte), bool) {
 		return decodeService, true
 	case group == "" && version == "v1" && kind == kindPod:
 		return decodePod, true
+	case group == "" && version == "v1" && kind == kindSecret:
+		return decodeSecret, true
 	case group == "discovery.k8s.io" && version == "v1" && kind == kindEndpointSlice:
 		return decodeEndpointSlice, true
 	case group == "networking.istio.io" && (version == "v1" || version == "v1beta1" || version == "v1alpha3"):
@@ -170,6 +172,10 @@ func istioDecoder(kind string) (func(*object, []byte), bool) {
 		return decodeServiceEntry, true
 	case kindWorkloadEntry:
 		return decodeWorkloadEntry, true
+	case kindGateway:
+		return decodeGateway, true
+	case kindSidecar:
+		return decodeSidecar, true
 	}
 	return nil, false
 }

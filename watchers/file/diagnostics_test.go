@@ -119,6 +119,30 @@ func TestDiagnosticsNameFileObjectField(t *testing.T) {
 			want:    where{model.SeverityError, "Document #1 (team/objects.yaml)", ""},
 			message: "does not parse as YAML: line 5: mapping values are not allowed in this context; the document is ignored",
 		},
+		{
+			name:    "Gateway without servers",
+			doc:     istio("Gateway", "spec:\n  selector: {istio: ingressgateway}\n"),
+			want:    where{model.SeverityError, "Gateway shop/bad (team/objects.yaml)", "spec.servers"},
+			message: "at least one server is required",
+		},
+		{
+			name:    "HTTPS server without a certificate",
+			doc:     istio("Gateway", "spec:\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n"),
+			want:    where{model.SeverityError, "Gateway shop/bad (team/objects.yaml)", "spec.servers[0].tls"},
+			message: "an HTTPS server needs tls",
+		},
+		{
+			name:    "Sidecar egress host without a namespace",
+			doc:     istio("Sidecar", "spec:\n  egress:\n  - hosts: [reviews]\n"),
+			want:    where{model.SeverityError, "Sidecar shop/bad (team/objects.yaml)", "spec.egress[0].hosts[0]"},
+			message: `host "reviews" must be namespace/host`,
+		},
+		{
+			name:    "TLS Secret whose certificate does not load",
+			doc:     "apiVersion: v1\nkind: Secret\nmetadata: {name: bad, namespace: shop}\ntype: kubernetes.io/tls\nstringData: {tls.crt: not a certificate, tls.key: not a key}\n",
+			want:    where{model.SeverityError, "Secret shop/bad (team/objects.yaml)", "stringData.tls.crt"},
+			message: "certificate and key do not load",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +156,7 @@ func TestDiagnosticsNameFileObjectField(t *testing.T) {
 			if diff := cmp.Diff([]string{"kept.shop.svc.cluster.local"}, hostnames(snap)); diff != "" {
 				t.Errorf("the good object in the same file was affected (-want +got):\n%s", diff)
 			}
-			if len(snap.VirtualServices)+len(snap.DestinationRules) != 0 {
+			if len(snap.VirtualServices)+len(snap.DestinationRules)+len(snap.Gateways)+len(snap.Sidecars)+len(snap.Secrets) != 0 {
 				t.Errorf("the bad object was used")
 			}
 		})

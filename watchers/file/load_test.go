@@ -320,8 +320,8 @@ func TestUnsupportedKinds(t *testing.T) {
 	tests := []struct {
 		name, doc, want string
 	}{
-		{"istio gateway", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\n", "Gateway istio-system/gw (x.yaml)"},
-		{"istio sidecar", "apiVersion: networking.istio.io/v1beta1\nkind: Sidecar\nmetadata: {name: default}\n", "Sidecar default/default (x.yaml)"},
+		{"istio envoy filter", "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: ef, namespace: istio-system}\n", "EnvoyFilter istio-system/ef (x.yaml)"},
+		{"istio workload group", "apiVersion: networking.istio.io/v1beta1\nkind: WorkloadGroup\nmetadata: {name: wg}\n", "WorkloadGroup default/wg (x.yaml)"},
 		{"security", "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny}\n", "AuthorizationPolicy default/deny (x.yaml)"},
 		{"flagger canary", "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: c}\n", "Canary default/c (x.yaml)"},
 		{"deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n", "Deployment default/d (x.yaml)"},

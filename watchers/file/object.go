@@ -40,6 +40,9 @@ type object struct {
 	dr       *model.DestinationRule
 	entry    *networking.ServiceEntry
 	workload *networking.WorkloadEntry
+	gateway  *model.Gateway
+	sidecar  *model.Sidecar
+	secret   *model.Secret
 	rollout  *model.Rollout
 }
 

@@ -23,6 +23,7 @@ func TestLoadSeeds(t *testing.T) {
 	tests := []struct {
 		file     string
 		vs, dr   []string
+		sidecars []string
 		services []string
 		diags    []where
 	}{
@@ -39,7 +40,7 @@ func TestLoadSeeds(t *testing.T) {
 		{file: "000-11-virtualservice-automated-promotion.yaml", vs: []string{"VirtualService default/automated-promotion (000-11-virtualservice-automated-promotion.yaml)"}},
 		{file: "002-01-virtualservice-product-service.yaml", vs: []string{"VirtualService production/product-service (002-01-virtualservice-product-service.yaml)"}},
 		{file: "002-02-destinationrule-product-service.yaml", dr: []string{"DestinationRule production/product-service (002-02-destinationrule-product-service.yaml)"}},
-		{file: "002-03-sidecar-default.yaml", diags: unsupported("Sidecar production/default (002-03-sidecar-default.yaml)")},
+		{file: "002-03-sidecar-default.yaml", sidecars: []string{"Sidecar production/default (002-03-sidecar-default.yaml)"}},
 		{
 			file:     "002-04-serviceentry-external-api.yaml",
 			vs:       []string{"VirtualService production/external-api (002-04-serviceentry-external-api.yaml)"},
@@ -64,6 +65,13 @@ func TestLoadSeeds(t *testing.T) {
 			}
 			if diff := cmp.Diff(orEmpty(tt.dr), drRefs(snap)); diff != "" {
 				t.Errorf("destination rules (-want +got):\n%s", diff)
+			}
+			var sidecars []string
+			for _, sc := range snap.Sidecars {
+				sidecars = append(sidecars, sc.Source.String())
+			}
+			if diff := cmp.Diff(orEmpty(tt.sidecars), orEmpty(sidecars)); diff != "" {
+				t.Errorf("sidecars (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(orEmpty(tt.services), hostnames(snap)); diff != "" {
 				t.Errorf("services (-want +got):\n%s", diff)

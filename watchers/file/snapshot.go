@@ -31,6 +31,12 @@ func build(objs []*object) *model.Snapshot {
 			snap.VirtualServices = append(snap.VirtualServices, o.vs)
 		case o.dr != nil:
 			snap.DestinationRules = append(snap.DestinationRules, o.dr)
+		case o.gateway != nil:
+			snap.Gateways = append(snap.Gateways, o.gateway)
+		case o.sidecar != nil:
+			snap.Sidecars = append(snap.Sidecars, o.sidecar)
+		case o.secret != nil:
+			snap.Secrets = append(snap.Secrets, o.secret)
 		case o.rollout != nil:
 			snap.Rollouts = append(snap.Rollouts, o.rollout)
 		}
@@ -38,6 +44,9 @@ func build(objs []*object) *model.Snapshot {
 	slices.SortStableFunc(snap.Services, func(a, b *model.Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
 	slices.SortStableFunc(snap.VirtualServices, func(a, b *model.VirtualService) int { return compareNames(a.Source, b.Source) })
 	slices.SortStableFunc(snap.DestinationRules, func(a, b *model.DestinationRule) int { return compareNames(a.Source, b.Source) })
+	slices.SortStableFunc(snap.Gateways, func(a, b *model.Gateway) int { return compareNames(a.Source, b.Source) })
+	slices.SortStableFunc(snap.Sidecars, func(a, b *model.Sidecar) int { return compareNames(a.Source, b.Source) })
+	slices.SortStableFunc(snap.Secrets, func(a, b *model.Secret) int { return compareNames(a.Source, b.Source) })
 	slices.SortStableFunc(snap.Rollouts, func(a, b *model.Rollout) int { return compareNames(a.Source, b.Source) })
 	return snap
 }
