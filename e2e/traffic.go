@@ -50,6 +50,15 @@ func (tr *Traffic) With(kv ...string) *Traffic {
 	return &cp
 }
 
+// WithPath returns a copy of tr that requests path (starting with "/").
+func (tr *Traffic) WithPath(path string) *Traffic {
+	cp := *tr
+	cp.Header = tr.Header.Clone()
+	base, _, _ := strings.Cut(strings.TrimPrefix(tr.URL, "http://"), "/")
+	cp.URL = "http://" + base + path
+	return &cp
+}
+
 // Result is one request's outcome.
 type Result struct {
 	Status  int

@@ -168,6 +168,9 @@ func assertScopesReachDomains(t *testing.T, out *Output) {
 		for _, vh := range rc.VirtualHosts {
 			for _, d := range vh.Domains {
 				host, _, _ := strings.Cut(d, ":")
+				if host == "*" && rc.Name == passthroughRouteConfig {
+					continue // reached through its own scope key, whatever the host
+				}
 				if got := byKey[host]; got != rc.Name {
 					t.Errorf("domain %q of virtual host %s (in %s): its scope %q leads to %q", d, vh.Name, rc.Name, host, got)
 				}

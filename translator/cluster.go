@@ -72,6 +72,9 @@ func edsCluster(name string, port model.ServicePort, p clusterPolicy) *clusterv3
 func dnsCluster(name string, port model.ServicePort, p clusterPolicy, cla *endpointv3.ClusterLoadAssignment) *clusterv3.Cluster {
 	c := cluster(name, port, p)
 	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	// Envoy's default (AUTO) prefers IPv6: "localhost" would become ::1, which an IPv4
+	// service does not listen on. IPv4 first, IPv6 when a name has no IPv4 address.
+	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	c.LoadAssignment = cla
 	return c
 }

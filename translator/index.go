@@ -20,7 +20,9 @@ type world struct {
 	// vsByGateway holds, for a gateway proxy, the VirtualServices bound to each Gateway
 	// (namespace/name).
 	vsByGateway map[string][]*model.VirtualService
-	diags       *diagnostics
+	// scope is what the proxy's Sidecar lets it reach; services holds only what it allows.
+	scope sidecarScope
+	diags *diagnostics
 }
 
 type endpointKey struct {
@@ -39,6 +41,8 @@ func newWorld(snap *model.Snapshot, class model.ProxyClass, diags *diagnostics) 
 		diags:       diags,
 	}
 	w.indexServices(snap.Services)
+	w.scope = w.sidecarFor(snap.Sidecars)
+	w.services = slices.DeleteFunc(w.services, func(s *model.Service) bool { return !w.scope.allows(s) })
 	w.indexEndpoints(snap.Endpoints)
 	w.indexDestinationRules(snap.DestinationRules)
 	w.indexVirtualServices(snap.VirtualServices, snap.Gateways)

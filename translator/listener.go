@@ -12,7 +12,10 @@ import (
 // plain HTTP to it; the Host header, without its port, picks a route scope and so the
 // route configuration of one service, and the full Host header then picks the virtual
 // host in it. Scopes and route configurations arrive over the same ADS stream.
-func outboundListener(class model.ProxyClass) *listenerv3.Listener {
+//
+// With allowAny (Sidecar outboundTrafficPolicy ALLOW_ANY), requests for hosts weir does
+// not know pass through to them (see passthrough.go); without it they get 404.
+func outboundListener(class model.ProxyClass, allowAny bool) *listenerv3.Listener {
 	addr, port := class.OutboundAddress, class.OutboundPort
 	if addr == "" {
 		addr = model.DefaultOutboundAddress
@@ -20,13 +23,17 @@ func outboundListener(class model.ProxyClass) *listenerv3.Listener {
 	if port == 0 {
 		port = model.DefaultOutboundPort
 	}
+	hcm := httpConnectionManager()
+	if allowAny {
+		hcm.HttpFilters = append(passthroughFilters(), hcm.HttpFilters...)
+	}
 	return &listenerv3.Listener{
 		Name:    outboundListenerName,
 		Address: socketAddress(addr, port),
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       "envoy.filters.network.http_connection_manager",
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typedConfig(httpConnectionManager())},
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typedConfig(hcm)},
 			}},
 		}},
 	}

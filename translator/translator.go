@@ -53,11 +53,31 @@ func Translate(snap *model.Snapshot, class model.ProxyClass) (*Output, []model.D
 	if class.Role == model.RoleGateway {
 		t.gateway(snap.Gateways, snap.Secrets)
 	} else {
-		t.out.Listeners = append(t.out.Listeners, outboundListener(class))
+		t.out.Listeners = append(t.out.Listeners, outboundListener(class, t.w.scope.allowAny))
 		t.out.Routes, t.out.Scopes = t.routes()
+		if t.w.scope.allowAny {
+			t.passthrough()
+		}
 	}
 	t.finish()
 	return t.out, diags.sorted()
+}
+
+// passthrough adds what ALLOW_ANY needs: the passthrough scope, route configuration and
+// cluster, and the switch that keeps known services' requests out of it.
+func (t *translation) passthrough() {
+	for _, rc := range t.out.Routes {
+		knownHostOnly(rc)
+	}
+	t.out.Routes = append(t.out.Routes, passthroughRoutes())
+	t.out.Scopes = append(t.out.Scopes, routeScope(passthroughScopeKey, passthroughRouteConfig))
+	t.out.Clusters = append(t.out.Clusters, passthroughCluster())
+	src := t.w.scope.src.Source
+	for _, name := range []string{passthroughRouteConfig, passthroughScopeKey, passthroughClusterName, outboundListenerName} {
+		t.origin(name, src)
+	}
+	slices.SortFunc(t.out.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(t.out.Scopes, func(a, b *routev3.ScopedRouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 }
 
 // translation is the state of one Translate call.
