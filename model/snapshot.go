@@ -68,6 +68,9 @@ type Service struct {
 	Selector     map[string]string
 	Resolution   Resolution
 	MeshExternal bool
+	// ExportTo limits the namespaces whose proxies see the service (ServiceEntry
+	// exportTo); empty means all.
+	ExportTo []string
 }
 
 // ServicePort is one port a service listens on.

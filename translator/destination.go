@@ -96,9 +96,8 @@ func (t *translation) destinationCluster(src model.Ref, path string, d *networki
 			describeHost(d.GetHost(), host), what))
 		return "", false
 	}
-	if !t.w.scope.allows(svc) {
-		t.diags.add(model.Errorf(src, path+".host", "host %s is outside the egress hosts of %s; %s dropped",
-			host, t.w.scope.src.Source, what))
+	if !t.w.visible(svc) {
+		t.diags.add(model.Errorf(src, path+".host", "%s; %s dropped", t.w.invisibleReason(svc), what))
 		return "", false
 	}
 	port, ok := t.destinationPort(src, path, d, svc, vt, what)

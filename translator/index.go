@@ -42,7 +42,7 @@ func newWorld(snap *model.Snapshot, class model.ProxyClass, diags *diagnostics) 
 	}
 	w.indexServices(snap.Services)
 	w.scope = w.sidecarFor(snap.Sidecars)
-	w.services = slices.DeleteFunc(w.services, func(s *model.Service) bool { return !w.scope.allows(s) })
+	w.services = slices.DeleteFunc(w.services, func(s *model.Service) bool { return !w.visible(s) })
 	w.indexEndpoints(snap.Endpoints)
 	w.indexDestinationRules(snap.DestinationRules)
 	w.indexVirtualServices(snap.VirtualServices, snap.Gateways)
@@ -82,6 +82,12 @@ func compareEndpoints(a, b *model.Endpoint) int {
 	return cmp.Or(cmp.Compare(a.Locality.Region, b.Locality.Region), cmp.Compare(a.Locality.Zone, b.Locality.Zone),
 		cmp.Compare(a.Locality.SubZone, b.Locality.SubZone), cmp.Compare(a.Address, b.Address),
 		cmp.Compare(a.Port, b.Port), compareRefs(a.Source, b.Source))
+}
+
+// visible reports whether this proxy may reach a service: it is exported to the proxy's
+// namespace and its Sidecar's egress hosts allow it.
+func (w *world) visible(svc *model.Service) bool {
+	return model.ExportedTo(svc.ExportTo, svc.Namespace, w.class.Namespace) && w.scope.allows(svc)
 }
 
 // knownHost reports whether a hostname names a service; resolveHost takes such names as

@@ -231,7 +231,7 @@ func (l *loader) addServiceEntry(ref model.Ref, se *networking.ServiceEntry) {
 	}
 	for _, host := range se.Hosts {
 		svc := &model.Service{Source: ref, Hostname: host, Name: host, Namespace: ref.Namespace, Resolution: res,
-			MeshExternal: se.Location == networking.ServiceEntry_MESH_EXTERNAL}
+			MeshExternal: se.Location == networking.ServiceEntry_MESH_EXTERNAL, ExportTo: se.ExportTo}
 		for _, p := range se.Ports {
 			target := p.TargetPort
 			if target == 0 {

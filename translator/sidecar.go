@@ -108,3 +108,11 @@ func (s sidecarScope) allows(svc *model.Service) bool {
 	}
 	return false
 }
+
+// invisibleReason says why this proxy may not reach a service.
+func (w *world) invisibleReason(svc *model.Service) string {
+	if !model.ExportedTo(svc.ExportTo, svc.Namespace, w.class.Namespace) {
+		return fmt.Sprintf("host %s is not exported to namespace %s (exportTo of %s)", svc.Hostname, w.class.Namespace, svc.Source)
+	}
+	return fmt.Sprintf("host %s is outside the egress hosts of %s", svc.Hostname, w.scope.src.Source)
+}

@@ -27,8 +27,11 @@ func (w *world) indexVirtualServices(in []*model.VirtualService, gateways []*mod
 		if model.HasErrors(diags) {
 			continue
 		}
-		w.diags.add(ignoredFields(vs.Source, "spec", vs.Spec, "hosts", "http", "gateways")...)
+		w.diags.add(ignoredFields(vs.Source, "spec", vs.Spec, "hosts", "http", "gateways", "exportTo")...)
 		w.checkGateways(vs, known)
+		if !model.ExportedTo(vs.Spec.ExportTo, vs.Source.Namespace, w.class.Namespace) {
+			continue
+		}
 		if len(vs.Spec.Http) == 0 {
 			continue
 		}

@@ -252,7 +252,6 @@ spec:
 			want: []where{
 				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.addresses"},
 				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.endpoints[0].network"},
-				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.exportTo"},
 				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.ports[1].protocol"},
 				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.ports[2].protocol"},
 				{model.SeverityWarning, "ServiceEntry default/se (x.yaml)", "spec.resolution"},

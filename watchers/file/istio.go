@@ -64,7 +64,7 @@ func decodeServiceEntry(o *object, raw []byte) {
 		return
 	}
 	o.warnings = append(o.warnings, ignoredFields(o.ref, "spec", spec,
-		"hosts", "ports", "location", "resolution", "endpoints", "workloadSelector")...)
+		"hosts", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo")...)
 	for i, we := range spec.Endpoints {
 		o.warnings = append(o.warnings, ignoredFields(o.ref, fmt.Sprintf("spec.endpoints[%d]", i), we, workloadFields...)...)
 	}

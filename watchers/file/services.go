@@ -3,6 +3,7 @@ package file
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	networking "istio.io/api/networking/v1"
@@ -140,6 +141,7 @@ func entryServices(o *object) ([]*service, []model.Diagnostic) {
 			Selector:     maps.Clone(se.GetWorkloadSelector().GetLabels()),
 			Resolution:   resolution,
 			MeshExternal: se.Location == networking.ServiceEntry_MESH_EXTERNAL,
+			ExportTo:     slices.Clone(se.ExportTo),
 		}})
 	}
 	return out, diags
