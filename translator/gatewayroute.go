@@ -65,10 +65,8 @@ func (t *translation) gatewayHosts(gp *gatewayPort) []*gatewayHost {
 	out := make([]*gatewayHost, 0, len(byName))
 	for _, h := range byName {
 		slices.SortFunc(h.vss, func(a, b *model.VirtualService) int { return compareObjects(a.Source, b.Source) })
-		for _, vs := range h.vss[1:] {
-			t.diags.add(model.Warnf(vs.Source, "spec.hosts",
-				"also routes host %s on gateway port %d; its http routes are appended after those of %s (merged in namespace/name order)",
-				h.name, gp.number, h.vss[0].Source))
+		for i, vs := range h.vss[1:] {
+			t.diags.add(mergeWarning(vs, "spec.hosts", fmt.Sprintf("host %s on gateway port %d", h.name, gp.number), h.vss[:i+1]))
 		}
 		out = append(out, h)
 	}

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1"
+
 	"github.com/weir-mesh/weir/model"
 )
 
@@ -97,14 +100,48 @@ func (w *world) routableHost(src model.Ref, path, written, host string) bool {
 	return false
 }
 
-// addVirtualService appends vs to the host's list. Istio merges several VirtualServices of
-// one host only in narrow cases; weir concatenates their routes in namespace/name order
-// and says so, until the merge rules are settled.
+// addVirtualService appends vs to the host's list. Istio keeps only the oldest
+// VirtualService of a host for sidecars and drops the others silently; weir merges them:
+// routes are concatenated in namespace/name order, and the merge is reported.
 func (w *world) addVirtualService(host string, vs *model.VirtualService, hostIndex int) {
 	if prev := w.vsByHost[host]; len(prev) > 0 {
-		w.diags.add(model.Warnf(vs.Source, fmt.Sprintf("spec.hosts[%d]", hostIndex),
-			"also routes host %s; its http routes are appended after those of %s (merged in namespace/name order)",
-			host, prev[0].Source))
+		w.diags.add(mergeWarning(vs, fmt.Sprintf("spec.hosts[%d]", hostIndex), "host "+host, prev))
 	}
 	w.vsByHost[host] = append(w.vsByHost[host], vs)
+}
+
+// mergeWarning reports that vs's routes for one host come after those of earlier
+// VirtualServices, and says so louder when an earlier route matches every request, which
+// leaves vs's routes unreachable.
+func mergeWarning(vs *model.VirtualService, field, what string, earlier []*model.VirtualService) model.Diagnostic {
+	for _, e := range earlier {
+		for i, hr := range e.Spec.Http {
+			if matchesEverything(hr) {
+				return model.Warnf(vs.Source, field,
+					"also routes %s, after %s, whose spec.http[%d] matches every request: its own routes are never used for it",
+					what, e.Source, i)
+			}
+		}
+	}
+	return model.Warnf(vs.Source, field, "also routes %s; its http routes are appended after those of %s (merged in namespace/name order)",
+		what, earlier[0].Source)
+}
+
+// matchesEverything reports whether an http route takes every request: it has no match,
+// or a match entry with no condition but a path prefix of "/".
+func matchesEverything(hr *networking.HTTPRoute) bool {
+	if len(hr.Match) == 0 {
+		return true
+	}
+	for _, m := range hr.Match {
+		c := proto.Clone(m).(*networking.HTTPMatchRequest)
+		c.Name = ""
+		if c.GetUri().GetPrefix() == "/" {
+			c.Uri = nil
+		}
+		if proto.Equal(c, &networking.HTTPMatchRequest{}) {
+			return true
+		}
+	}
+	return false
 }
