@@ -56,6 +56,11 @@ func (w *world) gatewayPorts(gws []*model.Gateway) []*gatewayPort {
 			}
 			path := fmt.Sprintf("spec.servers[%d]", i)
 			w.diags.add(ignoredFields(gw.Source, path, s, "port", "hosts", "tls", "name")...)
+			w.diags.add(ignoredFields(gw.Source, path+".port", s.Port, "number", "protocol", "name")...)
+			if s.Tls != nil {
+				w.diags.add(ignoredFields(gw.Source, path+".tls", s.Tls, "httpsRedirect", "mode", "serverCertificate",
+					"privateKey", "credentialName", "minProtocolVersion", "maxProtocolVersion", "cipherSuites")...)
+			}
 			if gp.proto != p {
 				w.diags.add(model.Errorf(gw.Source, path+".port.protocol",
 					"port %d is already served as %s by another Gateway on this proxy; server ignored", s.Port.Number, gp.proto))

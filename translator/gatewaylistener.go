@@ -149,8 +149,8 @@ func takenName(names []string, taken map[string]model.Ref) string {
 // named by credentialName, looked up in the proxy's namespace as Istio does) or from the
 // files it names.
 func (t *translation) downstreamTLS(s boundServer, secrets []*model.Secret, sent map[string]bool) (*tlsv3.DownstreamTlsContext, bool) {
-	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}}
 	tls := s.srv.Tls
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}, TlsParams: tlsParameters(tls)}
 	if tls.CredentialName == "" {
 		common.TlsCertificates = []*tlsv3.TlsCertificate{{
 			CertificateChain: fileSource(tls.ServerCertificate),
@@ -196,4 +196,17 @@ func tlsSecret(name string, s *model.Secret) *tlsv3.Secret {
 
 func fileSource(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
+// tlsParameters carries a server's protocol versions and cipher suites; nil keeps Envoy's
+// defaults. Istio's and Envoy's protocol enums number the versions alike.
+func tlsParameters(tls *networking.ServerTLSSettings) *tlsv3.TlsParameters {
+	if tls.MinProtocolVersion == 0 && tls.MaxProtocolVersion == 0 && len(tls.CipherSuites) == 0 {
+		return nil
+	}
+	return &tlsv3.TlsParameters{
+		TlsMinimumProtocolVersion: tlsv3.TlsParameters_TlsProtocol(tls.MinProtocolVersion),
+		TlsMaximumProtocolVersion: tlsv3.TlsParameters_TlsProtocol(tls.MaxProtocolVersion),
+		CipherSuites:              slices.Clone(tls.CipherSuites),
+	}
 }
