@@ -31,6 +31,13 @@ type EnvoyOptions struct {
 	Delta bool
 	// StatsFlush overrides how often Envoy sends its stats to weir's metrics service.
 	StatsFlush time.Duration
+	// Locality replaces the bootstrap's node.locality (local/local-a) when set.
+	Locality Locality
+}
+
+// Locality is where a proxy runs: node.locality.
+type Locality struct {
+	Region, Zone, SubZone string
 }
 
 // Envoy is a real Envoy process started from a checked-in bootstrap.
@@ -134,6 +141,10 @@ func (v *Envoy) override() map[string]any {
 	node := map[string]any{"id": v.NodeID, "metadata": meta}
 	if v.opts.Cluster != "" {
 		node["cluster"] = v.opts.Cluster
+	}
+	if l := v.opts.Locality; l != (Locality{}) {
+		// --config-yaml merges field by field: an empty field keeps the bootstrap's value.
+		node["locality"] = map[string]any{"region": l.Region, "zone": l.Zone, "sub_zone": l.SubZone}
 	}
 	out := map[string]any{
 		"node": node,
