@@ -34,6 +34,13 @@ type EnvoyOptions struct {
 	// ListenerPorts maps a gateway's Gateway server ports to the loopback ports it binds
 	// (node metadata listener_ports); a gateway then binds 127.0.0.1.
 	ListenerPorts map[int]int
+	// Locality replaces the bootstrap's node.locality (local/local-a) when set.
+	Locality Locality
+}
+
+// Locality is where a proxy runs: node.locality.
+type Locality struct {
+	Region, Zone, SubZone string
 }
 
 // Envoy is a real Envoy process started from a checked-in bootstrap.
@@ -145,6 +152,10 @@ func (v *Envoy) override() map[string]any {
 	node := map[string]any{"id": v.NodeID, "metadata": meta}
 	if v.opts.Cluster != "" {
 		node["cluster"] = v.opts.Cluster
+	}
+	if l := v.opts.Locality; l != (Locality{}) {
+		// --config-yaml merges field by field: an empty field keeps the bootstrap's value.
+		node["locality"] = map[string]any{"region": l.Region, "zone": l.Zone, "sub_zone": l.SubZone}
 	}
 	out := map[string]any{
 		"node": node,

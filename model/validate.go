@@ -278,11 +278,8 @@ func (v *validator) trafficPolicy(path string, tp *networking.TrafficPolicy) {
 	if tp == nil {
 		return
 	}
-	if cp := tp.ConnectionPool; cp != nil {
-		v.tcpSettings(path+".connectionPool.tcp", cp.Tcp)
-		v.httpSettings(path+".connectionPool.http", cp.Http)
-	}
-	v.outlierDetection(path+".outlierDetection", tp.OutlierDetection)
+	v.trafficPolicyBlocks(path, tp.LoadBalancer, tp.ConnectionPool, tp.OutlierDetection, tp.Tls)
+	v.trafficPolicyExtras(path, tp)
 }
 
 func (v *validator) tcpSettings(path string, tcp *networking.ConnectionPoolSettings_TCPSettings) {
@@ -292,7 +289,7 @@ func (v *validator) tcpSettings(path string, tcp *networking.ConnectionPoolSetti
 	v.nonNegative(path+".maxConnections", tcp.MaxConnections)
 	v.duration(path+".connectTimeout", tcp.ConnectTimeout, true)
 	v.duration(path+".maxConnectionDuration", tcp.MaxConnectionDuration, true)
-	v.duration(path+".idleTimeout", tcp.IdleTimeout, true)
+	v.duration(path+".idleTimeout", tcp.IdleTimeout, false) // 0s turns the timeout off
 	if k := tcp.TcpKeepalive; k != nil {
 		v.duration(path+".tcpKeepalive.time", k.Time, true)
 		v.duration(path+".tcpKeepalive.interval", k.Interval, true)

@@ -29,11 +29,7 @@ func (t *translation) buildClusters() {
 	for _, svc := range t.w.services {
 		rule := t.w.rules[svc.Hostname]
 		for _, port := range httpPorts(svc) {
-			def := subset{}
-			if rule != nil {
-				def.policy = rule.policy
-			}
-			t.addCluster(svc, port, rule, def)
+			t.addCluster(svc, port, rule, subset{})
 			if rule != nil {
 				for _, s := range rule.subsets {
 					t.addCluster(svc, port, rule, s)
@@ -45,14 +41,24 @@ func (t *translation) buildClusters() {
 
 func (t *translation) addCluster(svc *model.Service, port model.ServicePort, rule *destinationRule, s subset) {
 	name := clusterName(port.Number, s.name, svc.Hostname)
+	p := rule.policyFor(s, port.Number)
 	all := t.w.endpoints[endpointKey{svc.Hostname, port.Number}]
 	var c *clusterv3.Cluster
 	if svc.Resolution == model.ResolutionDNS {
-		c = dnsCluster(name, port, s.policy, clusterLoadAssignment(name, dnsEndpoints(svc, port, all, s.labels), port))
+		eps := dnsEndpoints(svc, port, all, s.labels)
+		plan := t.localityPlan(name, p, eps)
+		c = dnsCluster(name, port, p, clusterLoadAssignment(name, eps, port, plan))
+		applyLocalityPlan(c, plan)
 	} else {
-		c = edsCluster(name, port, s.policy)
-		t.out.Endpoints = append(t.out.Endpoints, clusterLoadAssignment(name, selectEndpoints(all, s.labels), port))
+		eps := selectEndpoints(all, s.labels)
+		plan := t.localityPlan(name, p, eps)
+		c = edsCluster(name, port, p)
+		applyLocalityPlan(c, plan)
+		t.out.Endpoints = append(t.out.Endpoints, clusterLoadAssignment(name, eps, port, plan))
 	}
+	applyUpstreamTLS(c, p.tls, svc.Hostname, speaksHTTP2(port, p.pool))
+	t.checkHTTP2Options(name, port, p.pool)
+	t.recordHashPolicy(name, p.lb)
 	t.out.Clusters = append(t.out.Clusters, c)
 	t.origin(name, svc.Source)
 	if rule != nil {
@@ -92,11 +98,11 @@ func cluster(name string, port model.ServicePort, p clusterPolicy) *clusterv3.Cl
 	c := &clusterv3.Cluster{
 		Name:                          name,
 		ConnectTimeout:                connectTimeout(p.pool),
-		LbPolicy:                      lbPolicy(p.lb),
-		CircuitBreakers:               circuitBreakers(p.pool),
+		CircuitBreakers:               circuitBreakers(p.pool, p.budget),
 		UpstreamConnectionOptions:     upstreamConnectionOptions(p.pool),
 		TypedExtensionProtocolOptions: typedExtensionProtocolOptions(port, p.pool),
 	}
+	applyLoadBalancer(c, p.lb)
 	if p.outlier != nil {
 		c.OutlierDetection = proto.Clone(p.outlier.detection).(*clusterv3.OutlierDetection)
 		c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{
@@ -113,17 +119,10 @@ func connectTimeout(p *poolSettings) *durationpb.Duration {
 	return durationpb.New(defaultConnectTimeout)
 }
 
-func lbPolicy(lb *lbSettings) clusterv3.Cluster_LbPolicy {
-	if lb == nil {
-		return clusterv3.Cluster_LEAST_REQUEST // Istio's default
-	}
-	return lb.policy
-}
-
 // circuitBreakers always sets every limit: Envoy's defaults (1024 connections, pending and
 // active requests, 3 concurrent retries) silently throttle a busy service, so, like Istio,
 // weir lifts each limit the user did not set.
-func circuitBreakers(p *poolSettings) *clusterv3.CircuitBreakers {
+func circuitBreakers(p *poolSettings, budget *clusterv3.CircuitBreakers_Thresholds_RetryBudget) *clusterv3.CircuitBreakers {
 	var s poolSettings
 	if p != nil {
 		s = *p
@@ -134,6 +133,7 @@ func circuitBreakers(p *poolSettings) *clusterv3.CircuitBreakers {
 		MaxPendingRequests: limit(s.maxPending),
 		MaxRequests:        limit(s.maxRequests),
 		MaxRetries:         limit(s.maxRetries),
+		RetryBudget:        cloneRetryBudget(budget),
 		TrackRemaining:     true,
 	}}}
 }
@@ -160,32 +160,62 @@ func typedExtensionProtocolOptions(port model.ServicePort, p *poolSettings) map[
 	return map[string]*anypb.Any{httpProtocolOptionsKey: typedConfig(o)}
 }
 
-// httpProtocolOptions says which HTTP version weir's proxy speaks to the backend: HTTP/2 in
-// clear text (h2c) for HTTP2 and gRPC ports and when h2UpgradePolicy is UPGRADE, HTTP/1.1
-// (Envoy's default) otherwise. It is nil when nothing differs from Envoy's defaults.
+// httpProtocolOptions says which HTTP version weir's proxy speaks to the backend: the
+// client's own with useClientProtocol; HTTP/2 in clear text (h2c) for HTTP2 and gRPC ports
+// and when h2UpgradePolicy is UPGRADE; HTTP/1.1 (Envoy's default) otherwise. It is nil
+// when nothing differs from Envoy's defaults.
 func httpProtocolOptions(port model.ServicePort, p *poolSettings) *upstreamhttpv3.HttpProtocolOptions {
-	h2 := port.Protocol == model.ProtocolHTTP2 || port.Protocol == model.ProtocolGRPC || (p != nil && p.upgradeH2)
-	var common *corev3.HttpProtocolOptions
-	if p != nil && p.common != nil {
-		common = proto.Clone(p.common).(*corev3.HttpProtocolOptions)
+	var s poolSettings
+	if p != nil {
+		s = *p
 	}
-	if !h2 && common == nil {
+	h2opts := &corev3.Http2ProtocolOptions{}
+	if s.h2 != nil {
+		h2opts = proto.Clone(s.h2).(*corev3.Http2ProtocolOptions)
+	}
+	o := &upstreamhttpv3.HttpProtocolOptions{}
+	if s.common != nil {
+		o.CommonHttpProtocolOptions = proto.Clone(s.common).(*corev3.HttpProtocolOptions)
+	}
+	switch {
+	case s.useClientProtocol:
+		o.UpstreamProtocolOptions = &upstreamhttpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
+			UseDownstreamProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+				HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},
+				Http2ProtocolOptions: h2opts,
+			},
+		}
+	case speaksHTTP2(port, p):
+		o.UpstreamProtocolOptions = explicitHTTP(&upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: h2opts},
+		})
+	case s.common != nil:
+		o.UpstreamProtocolOptions = explicitHTTP(&upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}},
+		})
+	default:
 		return nil
 	}
-	explicit := &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
-		ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{
-			HttpProtocolOptions: &corev3.Http1ProtocolOptions{},
-		},
+	return o
+}
+
+// speaksHTTP2 reports whether the proxy always speaks HTTP/2 to the port's backends.
+func speaksHTTP2(port model.ServicePort, p *poolSettings) bool {
+	if p != nil && p.useClientProtocol {
+		return false
 	}
-	if h2 {
-		explicit.ProtocolConfig = &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-			Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
-		}
+	return port.Protocol == model.ProtocolHTTP2 || port.Protocol == model.ProtocolGRPC || (p != nil && p.upgradeH2)
+}
+
+func explicitHTTP(c *upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig) *upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
+	return &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: c}
+}
+
+func cloneRetryBudget(b *clusterv3.CircuitBreakers_Thresholds_RetryBudget) *clusterv3.CircuitBreakers_Thresholds_RetryBudget {
+	if b == nil {
+		return nil
 	}
-	return &upstreamhttpv3.HttpProtocolOptions{
-		CommonHttpProtocolOptions: common,
-		UpstreamProtocolOptions:   &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: explicit},
-	}
+	return proto.Clone(b).(*clusterv3.CircuitBreakers_Thresholds_RetryBudget)
 }
 
 // adsConfigSource points a resource at the ADS stream the proxy already has.
@@ -197,8 +227,9 @@ func adsConfigSource() *corev3.ConfigSource {
 }
 
 // typedConfig packs m into an Any with deterministic bytes. Marshalling only fails on
-// invalid UTF-8 in string fields; the messages weir packs hold no user-written strings,
-// so the error cannot happen and an empty Any of the right type would only ever make
+// invalid UTF-8 in string fields; the user-written strings weir packs (TLS file names,
+// SNI, subject alternative names) were parsed from JSON, which holds valid UTF-8 only, so
+// the error cannot happen and an empty Any of the right type would only ever make
 // Envoy reject the resource loudly.
 func typedConfig(m proto.Message) *anypb.Any {
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)

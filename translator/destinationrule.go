@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,17 +9,35 @@ import (
 	"github.com/weir-mesh/weir/model"
 )
 
-// destinationRule is the DestinationRule that applies to one service, compiled.
+// destinationRule is the DestinationRule that applies to one service, compiled. Each layer
+// holds only the blocks written at that layer; policyFor stacks them.
 type destinationRule struct {
-	source  model.Ref
-	policy  clusterPolicy
+	source model.Ref
+	policy clusterPolicy
+	// ports holds the top-level portLevelSettings, by port number.
+	ports   map[uint32]clusterPolicy
 	subsets []subset // in the order written; names are unique (validation)
 }
 
 type subset struct {
 	name   string
 	labels map[string]string
-	policy clusterPolicy
+	// own holds the blocks the subset's trafficPolicy sets, ports its portLevelSettings.
+	own   clusterPolicy
+	ports map[uint32]clusterPolicy
+}
+
+// policyFor is the policy of one port of one subset (the zero subset: the service's own
+// cluster), layered in Istio's order: the top-level blocks, replaced block by block by the
+// top-level portLevelSettings for the port, then by the subset's blocks, then by the
+// subset's portLevelSettings for the port. A nil rule has no policy.
+func (r *destinationRule) policyFor(s subset, port uint32) clusterPolicy {
+	if r == nil {
+		return clusterPolicy{}
+	}
+	p := overlay(r.policy, r.ports[port])
+	p = overlay(p, s.own)
+	return overlay(p, s.ports[port])
 }
 
 func (r *destinationRule) subset(name string) (subset, bool) {
@@ -44,46 +63,87 @@ func (r *destinationRule) subsetNames() string {
 	return strings.Join(names, ", ")
 }
 
-// indexDestinationRules picks, for each service, the first valid DestinationRule by
-// namespace/name (Istio's rule for conflicts) and compiles it.
+// indexDestinationRules picks, for each service, the DestinationRule this proxy class sees
+// and compiles it: among those exported to the proxy's namespace, one whose
+// workloadSelector selects the proxy wins over those without a selector (Istio's rule),
+// then the first by namespace/name (Istio's rule for conflicts).
 func (w *world) indexDestinationRules(in []*model.DestinationRule) {
 	drs := slices.Clone(in)
-	slices.SortFunc(drs, func(a, b *model.DestinationRule) int { return compareObjects(a.Source, b.Source) })
+	slices.SortFunc(drs, func(a, b *model.DestinationRule) int {
+		return cmp.Or(-compareBool(a.Spec.GetWorkloadSelector() != nil, b.Spec.GetWorkloadSelector() != nil),
+			compareObjects(a.Source, b.Source))
+	})
+	selected := map[string]bool{} // hosts taken by a rule with a workloadSelector
 	for _, dr := range drs {
 		diags := model.ValidateDestinationRule(dr)
 		w.diags.add(diags...)
-		if model.HasErrors(diags) {
+		if model.HasErrors(diags) || !w.seesRule(dr) {
 			continue
 		}
 		host := w.resolve(dr.Spec.Host, dr.Source.Namespace)
+		hasSelector := dr.Spec.WorkloadSelector != nil
 		switch first, taken := w.rules[host]; {
 		case isWildcard(host):
 			w.diags.add(model.Warnf(dr.Source, "spec.host", "wildcard hosts are not supported yet; DestinationRule not used"))
 		case !w.knownHost(host):
 			w.diags.add(model.Warnf(dr.Source, "spec.host", "host %s matches no service; DestinationRule not used",
 				describeHost(dr.Spec.Host, host)))
+		case taken && selected[host] && !hasSelector:
+			// A rule for the selected workloads overrides this one for them only.
 		case taken:
 			w.diags.add(model.Errorf(dr.Source, "spec.host",
 				"host %s is already configured by %s (the first by namespace/name wins); this DestinationRule is ignored",
 				host, first.source))
 		default:
-			w.rules[host] = w.compileDestinationRule(dr)
+			w.rules[host] = w.compileDestinationRule(dr, w.byHost[host])
+			selected[host] = hasSelector
 		}
 	}
 }
 
-func (w *world) compileDestinationRule(dr *model.DestinationRule) *destinationRule {
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// seesRule reports whether the proxy class is one the rule applies to: exportTo names its
+// namespace (or is empty, or "*"; "." is the rule's own namespace), and a workloadSelector,
+// if any, selects it within the rule's namespace.
+func (w *world) seesRule(dr *model.DestinationRule) bool {
+	ns := w.class.Namespace
+	if exp := dr.Spec.ExportTo; len(exp) > 0 && !slices.ContainsFunc(exp, func(e string) bool {
+		return e == "*" || e == ns || (e == "." && ns == dr.Source.Namespace)
+	}) {
+		return false
+	}
+	sel := dr.Spec.WorkloadSelector
+	return sel == nil || (ns == dr.Source.Namespace && hasLabels(w.class.Labels, sel.MatchLabels))
+}
+
+func (w *world) compileDestinationRule(dr *model.DestinationRule, svc *model.Service) *destinationRule {
 	src, spec := dr.Source, dr.Spec
-	w.diags.add(ignoredFields(src, "spec", spec, "host", "trafficPolicy", "subsets")...)
+	w.diags.add(ignoredFields(src, "spec", spec, "host", "trafficPolicy", "subsets", "exportTo", "workloadSelector")...)
 	top, diags := compileTrafficPolicy(src, "spec.trafficPolicy", spec.TrafficPolicy)
 	w.diags.add(diags...)
+	topBlocks := writtenBlocksOf("spec.trafficPolicy", spec.TrafficPolicy)
 	out := &destinationRule{source: src, policy: top}
+	out.ports = w.compilePortPolicies(src, "spec.trafficPolicy", svc, spec.TrafficPolicy,
+		func(uint32) writtenBlocks { return topBlocks })
 	for i, s := range spec.Subsets {
 		path := fmt.Sprintf("spec.subsets[%d]", i)
 		w.diags.add(ignoredFields(src, path, s, "name", "labels", "trafficPolicy")...)
-		p, diags := subsetPolicy(src, path+".trafficPolicy", spec.TrafficPolicy, top, s.TrafficPolicy)
+		own, diags := subsetPolicy(src, path+".trafficPolicy", spec.TrafficPolicy, s.TrafficPolicy)
 		w.diags.add(diags...)
-		out.subsets = append(out.subsets, subset{name: s.Name, labels: s.Labels, policy: p})
+		subBlocks := writtenBlocksOf(path+".trafficPolicy", s.TrafficPolicy)
+		ports := w.compilePortPolicies(src, path+".trafficPolicy", svc, s.TrafficPolicy, func(port uint32) writtenBlocks {
+			return topBlocks.under(portBlocks(spec.TrafficPolicy, port)).under(subBlocks)
+		})
+		out.subsets = append(out.subsets, subset{name: s.Name, labels: s.Labels, own: own, ports: ports})
 	}
 	return out
 }

@@ -1,6 +1,9 @@
 package translator
 
 import (
+	"cmp"
+	"slices"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -31,18 +34,46 @@ func hasLabels(have, want map[string]string) bool {
 }
 
 // clusterLoadAssignment groups endpoints (already sorted by locality, then address) by
-// locality. Every locality is at priority 0: weir does not do locality failover.
-func clusterLoadAssignment(name string, eps []*model.Endpoint, port model.ServicePort) *endpointv3.ClusterLoadAssignment {
+// priority and locality, as the plan says: without a locality policy every locality is at
+// priority 0 and unweighted.
+func clusterLoadAssignment(name string, eps []*model.Endpoint, port model.ServicePort, plan localityPlan) *endpointv3.ClusterLoadAssignment {
+	type group struct {
+		priority uint32
+		loc      model.Locality
+	}
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	var cur *endpointv3.LocalityLbEndpoints
-	var curLoc model.Locality
+	groups := map[group]*endpointv3.LocalityLbEndpoints{}
+	var order []group
 	for _, e := range eps {
-		if cur == nil || e.Locality != curLoc {
-			cur = &endpointv3.LocalityLbEndpoints{Locality: locality(e.Locality)}
-			curLoc = e.Locality
-			cla.Endpoints = append(cla.Endpoints, cur)
+		weight, kept := plan.weights[e.Locality]
+		if plan.weights != nil && !kept {
+			continue // distribute sends this locality nothing
+		}
+		g := group{loc: e.Locality}
+		if plan.priority != nil {
+			g.priority = plan.priority(e)
+		}
+		cur, ok := groups[g]
+		if !ok {
+			cur = &endpointv3.LocalityLbEndpoints{Locality: locality(e.Locality), Priority: g.priority}
+			if plan.weights != nil {
+				cur.LoadBalancingWeight = wrapperspb.UInt32(weight)
+			}
+			groups[g] = cur
+			order = append(order, g)
 		}
 		cur.LbEndpoints = append(cur.LbEndpoints, lbEndpoint(e.Address, endpointPort(e, port), e.Weight))
+	}
+	// Envoy wants priorities numbered from 0 without gaps.
+	slices.SortStableFunc(order, func(a, b group) int { return cmp.Compare(a.priority, b.priority) })
+	rank, last := uint32(0), uint32(0)
+	for i, g := range order {
+		if i > 0 && g.priority != last {
+			rank++
+		}
+		last = g.priority
+		groups[g].Priority = rank
+		cla.Endpoints = append(cla.Endpoints, groups[g])
 	}
 	return cla
 }

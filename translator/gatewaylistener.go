@@ -194,10 +194,6 @@ func tlsSecret(name string, s *model.Secret) *tlsv3.Secret {
 	}}}
 }
 
-func fileSource(path string) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
-}
-
 // tlsParameters carries a server's protocol versions and cipher suites; nil keeps Envoy's
 // defaults. Istio's and Envoy's protocol enums number the versions alike.
 func tlsParameters(tls *networking.ServerTLSSettings) *tlsv3.TlsParameters {

@@ -64,6 +64,7 @@ func (t *translation) httpRouteAction(vs *model.VirtualService, path string, hr 
 	}
 	action := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
 	action.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
+	t.addHashPolicy(action, src, path+".route") // DestinationRule consistentHash: see hashpolicy.go
 	return action
 }
 

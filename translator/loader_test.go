@@ -270,6 +270,7 @@ type testClass struct {
 	Role            model.Role        `json:"role"`
 	Namespace       string            `json:"namespace"`
 	Labels          map[string]string `json:"labels"`
+	Locality        model.Locality    `json:"locality"`
 	OutboundAddress string            `json:"outboundAddress"`
 	OutboundPort    uint32            `json:"outboundPort"`
 	ListenerAddress string            `json:"listenerAddress"`
@@ -286,7 +287,7 @@ func loadClass(t *testing.T, path string) model.ProxyClass {
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return model.ProxyClass{Role: c.Role, Namespace: c.Namespace, Labels: c.Labels,
+	return model.ProxyClass{Role: c.Role, Namespace: c.Namespace, Labels: c.Labels, Locality: c.Locality,
 		OutboundAddress: c.OutboundAddress, OutboundPort: c.OutboundPort,
 		ListenerAddress: c.ListenerAddress, ListenerPorts: c.ListenerPorts}
 }

@@ -9,13 +9,19 @@ import (
 	"github.com/weir-mesh/weir/model"
 )
 
+type outlierSettings struct {
+	detection      *clusterv3.OutlierDetection
+	panicThreshold *typev3.Percent
+}
+
 // defaultConsecutive5xx is Istio's documented default for consecutive5xxErrors (it is also
 // Envoy's). weir writes it out so that the output says what the proxy will do.
 const defaultConsecutive5xx = 5
 
 func compileOutlierDetection(src model.Ref, path string, od *networking.OutlierDetection) (*outlierSettings, []model.Diagnostic) {
 	diags := ignoredFields(src, path, od, "consecutiveErrors", "consecutiveGatewayErrors", "consecutive5xxErrors",
-		"interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent")
+		"interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors",
+		"consecutiveLocalOriginFailures")
 	n5xx, ds := consecutive5xx(src, path, od)
 	diags = append(diags, ds...)
 	d := &clusterv3.OutlierDetection{
@@ -32,6 +38,8 @@ func compileOutlierDetection(src model.Ref, path string, od *networking.OutlierD
 		// Envoy does not enforce gateway-failure ejection unless told to (its default is 0%).
 		d.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(enforcing(g.Value))
 	}
+	diags = append(diags, gatewayShadowed(src, path, od, n5xx)...)
+	diags = append(diags, localOrigin(src, path, od, d)...)
 	if od.MaxEjectionPercent > 0 {
 		d.MaxEjectionPercent = wrapperspb.UInt32(uint32(od.MaxEjectionPercent))
 	}
@@ -45,6 +53,40 @@ func compileOutlierDetection(src model.Ref, path string, od *networking.OutlierD
 		detection:      d,
 		panicThreshold: &typev3.Percent{Value: float64(positive(od.MinHealthPercent))},
 	}, diags
+}
+
+// gatewayShadowed warns when the gateway-error threshold can never be reached first:
+// gateway errors (502, 503, 504) count as 5xx too.
+func gatewayShadowed(src model.Ref, path string, od *networking.OutlierDetection, n5xx uint32) []model.Diagnostic {
+	g := od.ConsecutiveGatewayErrors
+	if g == nil || g.Value == 0 || n5xx == 0 || g.Value < n5xx {
+		return nil
+	}
+	return []model.Diagnostic{model.Warnf(src, path+".consecutiveGatewayErrors",
+		"has no effect: %d consecutive gateway errors are also %d consecutive 5xx, and consecutive5xxErrors ejects at %d already",
+		g.Value, g.Value, n5xx)}
+}
+
+// localOrigin separates failures the proxy sees itself (connect errors, resets, timeouts)
+// from the backend's answers, as Istio does: local-origin failures then eject on their own
+// threshold, and success-rate ejection stays off for them too.
+func localOrigin(src model.Ref, path string, od *networking.OutlierDetection, d *clusterv3.OutlierDetection) []model.Diagnostic {
+	if !od.SplitExternalLocalOriginErrors {
+		if od.ConsecutiveLocalOriginFailures != nil {
+			return []model.Diagnostic{model.Warnf(src, path+".consecutiveLocalOriginFailures",
+				"takes effect only with splitExternalLocalOriginErrors: true; ignored")}
+		}
+		return nil
+	}
+	d.SplitExternalLocalOriginErrors = true
+	d.EnforcingLocalOriginSuccessRate = wrapperspb.UInt32(0)
+	n := uint32(defaultConsecutive5xx) // Envoy's default, written out
+	if c := od.ConsecutiveLocalOriginFailures; c != nil {
+		n = c.Value
+	}
+	d.ConsecutiveLocalOriginFailure = wrapperspb.UInt32(n)
+	d.EnforcingConsecutiveLocalOriginFailure = wrapperspb.UInt32(enforcing(n))
+	return nil
 }
 
 // consecutive5xx picks the 5xx ejection threshold. The deprecated consecutiveErrors is

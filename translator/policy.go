@@ -5,7 +5,6 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -16,89 +15,175 @@ import (
 )
 
 // clusterPolicy is a DestinationRule traffic policy compiled into the Envoy settings weir
-// supports. A nil block means "not configured": the defaults apply. Policies are compiled
-// once per DestinationRule and subset, so their diagnostics are reported once, not once
+// supports. A nil block means "not configured": the defaults apply, or, while policies
+// are being layered (subset over top level, port over both), "inherited". Policies are
+// compiled once per block as written, so their diagnostics are reported once, not once
 // per port.
 type clusterPolicy struct {
 	lb      *lbSettings
 	pool    *poolSettings
 	outlier *outlierSettings
+	tls     *tlsSettings
+	budget  *clusterv3.CircuitBreakers_Thresholds_RetryBudget
 }
 
-type lbSettings struct {
-	policy clusterv3.Cluster_LbPolicy
+// overlay applies Istio's override rule: each block over sets replaces the block of base
+// wholesale; the blocks it does not set are inherited.
+func overlay(base, over clusterPolicy) clusterPolicy {
+	p := base
+	if over.lb != nil {
+		p.lb = over.lb
+	}
+	if over.pool != nil {
+		p.pool = over.pool
+	}
+	if over.outlier != nil {
+		p.outlier = over.outlier
+	}
+	if over.tls != nil {
+		p.tls = over.tls
+	}
+	if over.budget != nil {
+		p.budget = over.budget
+	}
+	return p
 }
 
-type poolSettings struct {
-	connectTimeout *durationpb.Duration
-	// Zero means unlimited, as in Istio.
-	maxConnections, maxPending, maxRequests, maxRetries uint32
-	keepalive                                           *corev3.TcpKeepalive
-	upgradeH2                                           bool
-	// common is nil unless idleTimeout or maxRequestsPerConnection is set.
-	common *corev3.HttpProtocolOptions
-}
+// trafficPolicyFields are the trafficPolicy fields weir reads; tunnel and proxyProtocol
+// are refused with their own message.
+var trafficPolicyFields = []string{"loadBalancer", "connectionPool", "outlierDetection", "tls", "portLevelSettings",
+	"retryBudget", "tunnel", "proxyProtocol"}
 
-type outlierSettings struct {
-	detection      *clusterv3.OutlierDetection
-	panicThreshold *typev3.Percent
-}
-
-// compileTrafficPolicy translates one trafficPolicy block; path is where it sits in the
+// compileTrafficPolicy translates the blocks of one trafficPolicy (not its
+// portLevelSettings, which compilePortPolicies reads); path is where it sits in the
 // DestinationRule, for diagnostics.
 func compileTrafficPolicy(src model.Ref, path string, tp *networking.TrafficPolicy) (clusterPolicy, []model.Diagnostic) {
-	var p clusterPolicy
 	if tp == nil {
-		return p, nil
+		return clusterPolicy{}, nil
 	}
-	diags := ignoredFields(src, path, tp, "loadBalancer", "connectionPool", "outlierDetection")
-	var ds []model.Diagnostic
-	if tp.LoadBalancer != nil {
-		p.lb, ds = compileLoadBalancer(src, path+".loadBalancer", tp.LoadBalancer)
+	diags := ignoredFields(src, path, tp, trafficPolicyFields...)
+	diags = append(diags, refusedTrafficPolicyFields(src, path, tp)...)
+	p, ds := compileBlocks(src, path, tp.LoadBalancer, tp.ConnectionPool, tp.OutlierDetection, tp.Tls)
+	diags = append(diags, ds...)
+	if tp.RetryBudget != nil {
+		p.budget = retryBudget(tp.RetryBudget)
+		diags = append(diags, ignoredFields(src, path+".retryBudget", tp.RetryBudget,
+			"percent", "minRetryConcurrency", "budgetInterval")...)
+	}
+	return p, diags
+}
+
+// compileBlocks translates the four blocks a trafficPolicy and a port-level setting share.
+func compileBlocks(src model.Ref, path string, lb *networking.LoadBalancerSettings, cp *networking.ConnectionPoolSettings,
+	od *networking.OutlierDetection, tls *networking.ClientTLSSettings) (clusterPolicy, []model.Diagnostic) {
+	var p clusterPolicy
+	var diags, ds []model.Diagnostic
+	if lb != nil {
+		p.lb, ds = compileLoadBalancer(src, path+".loadBalancer", lb)
 		diags = append(diags, ds...)
 	}
-	if tp.ConnectionPool != nil {
-		p.pool, ds = compileConnectionPool(src, path+".connectionPool", tp.ConnectionPool)
+	if cp != nil {
+		p.pool, ds = compileConnectionPool(src, path+".connectionPool", cp)
 		diags = append(diags, ds...)
 	}
-	if tp.OutlierDetection != nil {
-		p.outlier, ds = compileOutlierDetection(src, path+".outlierDetection", tp.OutlierDetection)
+	if od != nil {
+		p.outlier, ds = compileOutlierDetection(src, path+".outlierDetection", od)
+		diags = append(diags, ds...)
+	}
+	if tls != nil {
+		p.tls, ds = compileUpstreamTLS(src, path+".tls", tls)
 		diags = append(diags, ds...)
 	}
 	return p, diags
 }
 
-// subsetPolicy applies Istio's override rule: each block a subset sets (loadBalancer,
-// connectionPool, outlierDetection) replaces the top-level block wholesale; blocks it does
-// not set are inherited. Users expect a field-by-field merge, so every top-level field lost
-// that way is reported.
-func subsetPolicy(src model.Ref, path string, top *networking.TrafficPolicy, inherited clusterPolicy,
-	sub *networking.TrafficPolicy) (clusterPolicy, []model.Diagnostic) {
+// refusedTrafficPolicyFields explains the trafficPolicy fields weir cannot honour on the
+// HTTP ports it serves.
+func refusedTrafficPolicyFields(src model.Ref, path string, tp *networking.TrafficPolicy) []model.Diagnostic {
+	var out []model.Diagnostic
+	if tp.Tunnel != nil {
+		out = append(out, model.Warnf(src, path+".tunnel",
+			"tunnel is not supported: it wraps TCP connections in HTTP CONNECT or POST, and weir serves HTTP ports only (no TCP proxy); ignored"))
+	}
+	if tp.ProxyProtocol != nil {
+		out = append(out, model.Warnf(src, path+".proxyProtocol",
+			"proxyProtocol is not supported yet: connections to the backend carry no PROXY protocol header; ignored"))
+	}
+	return out
+}
+
+// retryBudget limits concurrent retries to a share of the active requests (Envoy then
+// ignores max_retries, as Istio documents).
+func retryBudget(rb *networking.TrafficPolicy_RetryBudget) *clusterv3.CircuitBreakers_Thresholds_RetryBudget {
+	out := &clusterv3.CircuitBreakers_Thresholds_RetryBudget{BudgetInterval: cloneDuration(rb.BudgetInterval)}
+	if rb.Percent != nil {
+		out.BudgetPercent = &typev3.Percent{Value: rb.Percent.Value}
+	}
+	if rb.MinRetryConcurrency > 0 {
+		out.MinRetryConcurrency = wrapperspb.UInt32(rb.MinRetryConcurrency)
+	}
+	return out
+}
+
+// subsetPolicy compiles a subset's own blocks, warning about every top-level field lost
+// because a block replaces, rather than merges with, the one above.
+func subsetPolicy(src model.Ref, path string, top *networking.TrafficPolicy, sub *networking.TrafficPolicy) (clusterPolicy, []model.Diagnostic) {
 	if sub == nil {
-		return inherited, nil
+		return clusterPolicy{}, nil
 	}
 	own, diags := compileTrafficPolicy(src, path, sub)
-	p := inherited
-	if sub.LoadBalancer != nil {
-		p.lb = own.lb
-		diags = append(diags, replacedBlock(src, path+".loadBalancer", "spec.trafficPolicy.loadBalancer",
-			top.GetLoadBalancer(), sub.LoadBalancer)...)
-	}
-	if sub.ConnectionPool != nil {
-		p.pool = own.pool
-		diags = append(diags, replacedBlock(src, path+".connectionPool", "spec.trafficPolicy.connectionPool",
-			top.GetConnectionPool(), sub.ConnectionPool)...)
-	}
-	if sub.OutlierDetection != nil {
-		p.outlier = own.outlier
-		diags = append(diags, replacedBlock(src, path+".outlierDetection", "spec.trafficPolicy.outlierDetection",
-			top.GetOutlierDetection(), sub.OutlierDetection)...)
-	}
-	return p, diags
+	base := writtenBlocksOf("spec.trafficPolicy", top)
+	return own, append(diags, replacedBlocks(src, "this subset", base, writtenBlocksOf(path, sub))...)
 }
 
-// replacedBlock warns when a subset block drops fields that the top-level block set.
-func replacedBlock(src model.Ref, path, topPath string, top, sub proto.Message) []model.Diagnostic {
+// blockNames are the replaceable blocks of a trafficPolicy or a port-level setting.
+var blockNames = [4]string{"loadBalancer", "connectionPool", "outlierDetection", "tls"}
+
+// writtenBlocks are those blocks as written, each with the path it was written at; an
+// unset block is nil.
+type writtenBlocks struct {
+	msgs  [4]proto.Message
+	paths [4]string
+}
+
+func newWrittenBlocks(path string, lb, cp, od, tls proto.Message) writtenBlocks {
+	var b writtenBlocks
+	for i, m := range []proto.Message{lb, cp, od, tls} {
+		if m != nil && m.ProtoReflect().IsValid() {
+			b.msgs[i], b.paths[i] = m, path+"."+blockNames[i]
+		}
+	}
+	return b
+}
+
+func writtenBlocksOf(path string, tp *networking.TrafficPolicy) writtenBlocks {
+	return newWrittenBlocks(path, tp.GetLoadBalancer(), tp.GetConnectionPool(), tp.GetOutlierDetection(), tp.GetTls())
+}
+
+// under returns b with each block that over sets replaced by over's.
+func (b writtenBlocks) under(over writtenBlocks) writtenBlocks {
+	for i, m := range over.msgs {
+		if m != nil {
+			b.msgs[i], b.paths[i] = m, over.paths[i]
+		}
+	}
+	return b
+}
+
+// replacedBlocks warns, for each block over sets, about the fields the block of base it
+// replaces had set; scope says what over applies to ("this subset").
+func replacedBlocks(src model.Ref, scope string, base, over writtenBlocks) []model.Diagnostic {
+	var out []model.Diagnostic
+	for i, m := range over.msgs {
+		if m != nil && base.msgs[i] != nil {
+			out = append(out, replacedBlock(src, over.paths[i], base.paths[i], scope, base.msgs[i], m)...)
+		}
+	}
+	return out
+}
+
+// replacedBlock warns when a block drops fields that the block it replaces set.
+func replacedBlock(src model.Ref, path, topPath, scope string, top, sub proto.Message) []model.Diagnostic {
 	if !top.ProtoReflect().IsValid() {
 		return nil
 	}
@@ -113,8 +198,8 @@ func replacedBlock(src model.Ref, path, topPath string, top, sub proto.Message) 
 		return nil
 	}
 	return []model.Diagnostic{model.Warnf(src, path,
-		"replaces %s wholesale (Istio's rule; blocks are not merged field by field), so these fields set there fall back to their defaults for this subset: %s; repeat them here to keep them",
-		topPath, strings.Join(lost, ", "))}
+		"replaces %s wholesale (Istio's rule; blocks are not merged field by field), so these fields set there fall back to their defaults for %s: %s; repeat them here to keep them",
+		topPath, scope, strings.Join(lost, ", "))}
 }
 
 // containsPathOrParent reports whether f, or a path that f refines or that refines f
@@ -126,77 +211,6 @@ func containsPathOrParent(paths []string, f string) bool {
 		}
 	}
 	return false
-}
-
-func compileLoadBalancer(src model.Ref, path string, lb *networking.LoadBalancerSettings) (*lbSettings, []model.Diagnostic) {
-	diags := ignoredFields(src, path, lb, "simple")
-	// LEAST_REQUEST is Istio's default when simple is unset.
-	s := &lbSettings{policy: clusterv3.Cluster_LEAST_REQUEST}
-	switch lb.GetSimple() {
-	case networking.LoadBalancerSettings_ROUND_ROBIN:
-		s.policy = clusterv3.Cluster_ROUND_ROBIN
-	case networking.LoadBalancerSettings_RANDOM:
-		s.policy = clusterv3.Cluster_RANDOM
-	case networking.LoadBalancerSettings_LEAST_CONN:
-		diags = append(diags, model.Warnf(src, path+".simple",
-			"LEAST_CONN is a deprecated alias of LEAST_REQUEST; translated as LEAST_REQUEST"))
-	case networking.LoadBalancerSettings_PASSTHROUGH:
-		diags = append(diags, model.Warnf(src, path+".simple",
-			"PASSTHROUGH is not supported yet; ignored (LEAST_REQUEST is used)"))
-	}
-	return s, diags
-}
-
-func compileConnectionPool(src model.Ref, path string, cp *networking.ConnectionPoolSettings) (*poolSettings, []model.Diagnostic) {
-	diags := ignoredFields(src, path, cp, "tcp", "http")
-	s := &poolSettings{}
-	if tcp := cp.GetTcp(); tcp != nil {
-		diags = append(diags, ignoredFields(src, path+".tcp", tcp, "maxConnections", "connectTimeout", "tcpKeepalive")...)
-		s.maxConnections = positive(tcp.MaxConnections)
-		s.connectTimeout = cloneDuration(tcp.ConnectTimeout)
-		s.keepalive = tcpKeepalive(tcp.TcpKeepalive)
-	}
-	if h := cp.GetHttp(); h != nil {
-		diags = append(diags, ignoredFields(src, path+".http", h, "http1MaxPendingRequests", "http2MaxRequests",
-			"maxRetries", "maxRequestsPerConnection", "idleTimeout", "h2UpgradePolicy")...)
-		s.maxPending = positive(h.Http1MaxPendingRequests)
-		s.maxRequests = positive(h.Http2MaxRequests)
-		s.maxRetries = positive(h.MaxRetries)
-		s.upgradeH2 = h.H2UpgradePolicy == networking.ConnectionPoolSettings_HTTPSettings_UPGRADE
-		s.common = commonHTTPProtocolOptions(h)
-	}
-	return s, diags
-}
-
-// commonHTTPProtocolOptions carries the per-connection HTTP limits; nil when none is set so
-// that clusters without them stay free of protocol options.
-func commonHTTPProtocolOptions(h *networking.ConnectionPoolSettings_HTTPSettings) *corev3.HttpProtocolOptions {
-	if h.MaxRequestsPerConnection <= 0 && h.IdleTimeout == nil {
-		return nil
-	}
-	o := &corev3.HttpProtocolOptions{IdleTimeout: cloneDuration(h.IdleTimeout)}
-	if h.MaxRequestsPerConnection > 0 {
-		o.MaxRequestsPerConnection = wrapperspb.UInt32(uint32(h.MaxRequestsPerConnection))
-	}
-	return o
-}
-
-// tcpKeepalive converts Istio's durations to the whole seconds Envoy's socket options take.
-func tcpKeepalive(k *networking.ConnectionPoolSettings_TCPSettings_TcpKeepalive) *corev3.TcpKeepalive {
-	if k == nil {
-		return nil
-	}
-	out := &corev3.TcpKeepalive{}
-	if k.Probes > 0 {
-		out.KeepaliveProbes = wrapperspb.UInt32(k.Probes)
-	}
-	if k.Time != nil {
-		out.KeepaliveTime = wrapperspb.UInt32(seconds(k.Time))
-	}
-	if k.Interval != nil {
-		out.KeepaliveInterval = wrapperspb.UInt32(seconds(k.Interval))
-	}
-	return out
 }
 
 func seconds(d *durationpb.Duration) uint32 {

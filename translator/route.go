@@ -128,7 +128,9 @@ func portlessPort(svc *model.Service) uint32 {
 func (t *translation) vhostRoutes(vt vhostTarget) []*routev3.Route {
 	vss := t.w.vsByHost[vt.svc.Hostname]
 	if len(vss) == 0 {
-		return []*routev3.Route{defaultRoute(clusterName(vt.port.Number, "", vt.svc.Hostname))}
+		r := defaultRoute(clusterName(vt.port.Number, "", vt.svc.Hostname))
+		t.addHashPolicy(r.GetRoute(), vt.svc.Source, "") // DestinationRule consistentHash: see hashpolicy.go
+		return []*routev3.Route{r}
 	}
 	var routes []*routev3.Route
 	for _, vs := range vss {

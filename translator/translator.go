@@ -86,6 +86,8 @@ type translation struct {
 	w     *world
 	diags *diagnostics
 	out   *Output
+	// hashPolicies holds what each consistent-hash cluster hashes on (hashpolicy.go).
+	hashPolicies map[string]*routev3.RouteAction_HashPolicy
 }
 
 // origin records that refs shaped the resource called name.

@@ -180,7 +180,40 @@ func buildState(r *Resources) (classState, error) {
 		}
 		st[t] = v
 	}
+	eds, err := tiedToClusters(st[resourcev3.EndpointType], st[resourcev3.ClusterType])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shortType(resourcev3.EndpointType), err)
+	}
+	st[resourcev3.EndpointType] = eds
 	return st, nil
+}
+
+// tiedToClusters makes each ClusterLoadAssignment's version depend on its cluster's too.
+// Envoy builds a modified EDS cluster anew and keeps serving the old one until the new one
+// has received its endpoints; were they unchanged, they would never be resent and the
+// change (a new load balancer, TLS settings, outlier detection) would never take effect.
+// With the cluster's hash folded in, a changed cluster's assignment counts as changed and
+// goes out right after it, in both state-of-the-world and delta xDS.
+func tiedToClusters(eds, cds versioned) (versioned, error) {
+	items := make([]*item, 0, len(eds.items))
+	tied := false
+	for _, it := range eds.items {
+		c, ok := cds.items[it.name]
+		if !ok {
+			items = append(items, it)
+			continue
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%s", it.hash, c.hash)
+		items = append(items, &item{name: it.name, any: it.any, hash: hex.EncodeToString(h.Sum(nil))})
+		tied = true
+	}
+	if !tied {
+		return eds, nil
+	}
+	v, err := fromItems(items)
+	v.marshaled = eds.marshaled
+	return v, err
 }
 
 // decoded returns the resources of this version by name, decoded from their bytes: a

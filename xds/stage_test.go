@@ -155,3 +155,59 @@ func TestEndpointChangeIsEDSOnly(t *testing.T) {
 		t.Fatalf("endpoint change also sent %s", extra.GetTypeUrl())
 	}
 }
+
+// Regression guard: Envoy keeps serving a modified EDS cluster's old version until the new
+// one receives its endpoints, so a cluster change must resend that cluster's (unchanged)
+// ClusterLoadAssignment, and only that one, or the change never takes effect.
+func TestClusterChangeResendsItsEndpoints(t *testing.T) {
+	srv, conn := startServer(t)
+	c := newSotwClient(t, conn, testNode("sidecar-1"))
+	class := ClassOf(testNode("x")).Key()
+	if err := srv.Publish(class, testResources(50, 50)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		typeURL string
+		names   []string
+	}{
+		{resourcev3.ClusterType, nil},
+		{resourcev3.EndpointType, []string{"a", "b"}},
+		{resourcev3.ListenerType, nil},
+		{resourcev3.RouteType, []string{"outbound"}},
+	} {
+		c.send(&discoveryv3.DiscoveryRequest{TypeUrl: s.typeURL, ResourceNames: s.names})
+		c.send(ack(c.recv(5*time.Second), s.names...))
+	}
+
+	res := testResources(50, 50)
+	for _, r := range res.Clusters {
+		if cl := r.(*clusterv3.Cluster); cl.Name == "a" {
+			cl.LbPolicy = clusterv3.Cluster_RANDOM
+		}
+	}
+	if err := srv.Publish(class, res); err != nil {
+		t.Fatal(err)
+	}
+	var eds []string
+	for eds == nil {
+		resp := c.recv(5 * time.Second)
+		switch resp.GetTypeUrl() {
+		case resourcev3.ClusterType:
+			c.send(ack(resp))
+		case resourcev3.EndpointType:
+			for _, a := range resp.GetResources() {
+				cla := &endpointv3.ClusterLoadAssignment{}
+				if err := a.UnmarshalTo(cla); err != nil {
+					t.Fatal(err)
+				}
+				eds = append(eds, cla.ClusterName)
+			}
+			c.send(ack(resp, "a", "b"))
+		default:
+			t.Fatalf("a cluster change sent %s", resp.GetTypeUrl())
+		}
+	}
+	if len(eds) != 1 || eds[0] != "a" {
+		t.Fatalf("EDS after changing cluster a resent %v, want [a]", eds)
+	}
+}

@@ -4,6 +4,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type Response struct {
 	// Request is this request's number, counted from 1 since start or the last Reset.
 	Request int64 `json:"request"`
 	Status  int   `json:"status"`
+	// SNI and ClientCert (the client certificate's common name) are set over TLS only.
+	SNI        string `json:"sni,omitempty"`
+	ClientCert string `json:"client_cert,omitempty"`
 }
 
 // Behavior is what the backend does to the requests it serves.
@@ -100,6 +104,36 @@ type Backend struct {
 // Start listens on addr (host:port; port 0 picks one) and serves HTTP/1.1 and
 // cleartext HTTP/2 (h2c, prior knowledge) on the same port.
 func Start(addr, version, name string) (*Backend, error) {
+	b, err := listen(addr, version, name)
+	if err != nil {
+		return nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	b.srv.Protocols = &protocols
+	go func() { _ = b.srv.Serve(b.ln) }()
+	return b, nil
+}
+
+// StartTLS is Start over TLS: HTTP/1.1 and HTTP/2 (by ALPN) with cfg's certificates and,
+// if cfg asks for them, client certificates. Answers then say which server name the
+// client sent (SNI) and which client certificate it presented.
+func StartTLS(addr, version, name string, cfg *tls.Config) (*Backend, error) {
+	b, err := listen(addr, version, name)
+	if err != nil {
+		return nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	b.srv.Protocols = &protocols
+	b.srv.TLSConfig = cfg.Clone()
+	go func() { _ = b.srv.ServeTLS(b.ln, "", "") }()
+	return b, nil
+}
+
+func listen(addr, version, name string) (*Backend, error) {
 	if name == "" {
 		name = version
 	}
@@ -108,15 +142,7 @@ func Start(addr, version, name string) (*Backend, error) {
 		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}
 	b := &Backend{version: version, name: name, ln: ln}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	b.srv = &http.Server{
-		Handler:           b,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() { _ = b.srv.Serve(ln) }()
+	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
 	return b, nil
 }
 
@@ -205,7 +231,7 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = bh.FailStatus
 		b.failed.Add(1)
 	}
-	b.writeJSON(w, status, Response{
+	resp := Response{
 		Version: b.version,
 		Name:    b.name,
 		Addr:    b.Addr(),
@@ -216,7 +242,14 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Headers: r.Header,
 		Request: n,
 		Status:  status,
-	})
+	}
+	if r.TLS != nil {
+		resp.SNI = r.TLS.ServerName
+		if len(r.TLS.PeerCertificates) > 0 {
+			resp.ClientCert = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+	}
+	b.writeJSON(w, status, resp)
 }
 
 // serveControl handles:

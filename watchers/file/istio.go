@@ -53,7 +53,7 @@ func decodeDestinationRule(o *object, raw []byte) {
 		return
 	}
 	dr := &model.DestinationRule{Source: o.ref, Spec: spec}
-	if o.validated(model.ValidateDestinationRule(dr)) {
+	if o.validated(append(model.ValidateDestinationRule(dr), tlsFileProblems(dr)...)) {
 		o.dr = dr
 	}
 }
