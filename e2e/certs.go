@@ -1,88 +1,29 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
+	"os"
 	"strings"
-	"sync/atomic"
-	"time"
 )
 
-// TestCA is a throwaway certificate authority for TLS tests.
-type TestCA struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	PEM    []byte
-	serial atomic.Int64
-}
-
-// NewTestCA creates a CA valid for a day.
-func NewTestCA(t TB) *TestCA {
+// IssuePEM issues a server certificate for host and returns it and its key as PEM, with
+// its serial number, so that a test can tell two issues apart.
+func (p *PKI) IssuePEM(host string) (certPEM, keyPEM []byte, serial int64) {
+	t := p.t
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certFile, keyFile, pair := p.Issue(host, []string{host}, nil)
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		t.Fatalf("ca key: %v", err)
+		t.Fatalf("%v", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "weir e2e test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
+	if certPEM, err = os.ReadFile(certFile); err == nil {
+		keyPEM, err = os.ReadFile(keyFile)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatalf("ca cert: %v", err)
+		t.Fatalf("%v", err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &TestCA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	ca.serial.Store(1)
-	return ca
-}
-
-// Pool is a cert pool trusting only this CA.
-func (ca *TestCA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
-// Issue signs a server certificate for hosts and returns it and its key, PEM encoded.
-// Each certificate has a new serial number, so a test can tell two issues apart.
-func (ca *TestCA) Issue(t TB, hosts ...string) (certPEM, keyPEM []byte, serial int64) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("key: %v", err)
-	}
-	serial = ca.serial.Add(1)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		DNSNames:     hosts,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("cert: %v", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatalf("key: %v", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), serial
+	return certPEM, keyPEM, leaf.SerialNumber.Int64()
 }
 
 // TLSSecret writes a kubernetes.io/tls Secret holding a certificate and its key.

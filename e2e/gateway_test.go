@@ -106,9 +106,9 @@ func TestGatewayRoutesTwoHostsOverHTTPAndHTTPS(t *testing.T) {
 	env := NewEnv(t)
 	product := env.StartBackendsFrom(221, "productpage-v1")
 	ratings := env.StartBackendsFrom(222, "ratings-v1")
-	ca := NewTestCA(t)
-	bookCert, bookKey, bookSerial := ca.Issue(t, "bookinfo.example.com")
-	shopCert, shopKey, shopSerial := ca.Issue(t, "shop.example.com")
+	ca := NewPKI(t, "gateway-test-ca")
+	bookCert, bookKey, bookSerial := ca.IssuePEM("bookinfo.example.com")
+	shopCert, shopKey, shopSerial := ca.IssuePEM("shop.example.com")
 	env.WriteFile("services.yaml", ServicePods("productpage", "default", 9080, false, product)+"---\n"+
 		ServicePods("ratings", "default", 80, false, ratings))
 	env.WriteFile("secrets.yaml", TLSSecret("bookinfo-cert", "istio-system", bookCert, bookKey)+"---\n"+
@@ -165,7 +165,7 @@ func TestGatewayRoutesTwoHostsOverHTTPAndHTTPS(t *testing.T) {
 	}
 
 	// Rotation: a new certificate in the Secret reaches new connections through SDS.
-	newCert, newKey, newSerial := ca.Issue(t, "bookinfo.example.com")
+	newCert, newKey, newSerial := ca.IssuePEM("bookinfo.example.com")
 	env.WriteFile("secrets.yaml", TLSSecret("bookinfo-cert", "istio-system", newCert, newKey)+"---\n"+
 		TLSSecret("shop-cert", "istio-system", shopCert, shopKey))
 	began := time.Now()

@@ -91,6 +91,11 @@ func (w *world) routableHost(src model.Ref, path, written, host string) bool {
 	case svc == nil:
 		w.diags.add(model.Warnf(src, path, "host %s matches no service; its routes are not used",
 			describeHost(written, host)))
+	case len(httpPorts(svc)) == 0 && hasProtocol(svc, model.ProtocolHTTPS):
+		// Seed 002's external API: Istio passes HTTPS through and ignores these routes too.
+		w.diags.add(model.Warnf(src, path,
+			"service %s has only HTTPS ports, which carry TLS the sidecar cannot read, so these http routes never apply (Istio ignores them too); "+
+				"to apply them, have the application send plain HTTP to an HTTP port of the service with targetPort 443 and add a DestinationRule with tls mode SIMPLE, so that the sidecar originates TLS", host))
 	case len(httpPorts(svc)) == 0:
 		w.diags.add(model.Warnf(src, path,
 			"service %s has no HTTP port; http routes are not used for it (TCP and TLS routing come later)", host))
@@ -144,4 +149,8 @@ func matchesEverything(hr *networking.HTTPRoute) bool {
 		}
 	}
 	return false
+}
+
+func hasProtocol(svc *model.Service, p model.Protocol) bool {
+	return slices.ContainsFunc(svc.Ports, func(sp model.ServicePort) bool { return sp.Protocol == p })
 }
