@@ -6,6 +6,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1"
@@ -13,11 +14,14 @@ import (
 	"github.com/weir-mesh/weir/model"
 )
 
+// routeSkipped ends the message of every error that keeps an http route out.
+const routeSkipped = "route skipped (requests it matches fall through to the next route)"
+
 // httpRoutes translates one VirtualService http route for one virtual host: one Envoy
-// route per match entry (entries are OR'ed), all with the same action.
+// route per match entry (entries are OR'ed), all alike but for the match.
 func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) []*routev3.Route {
-	action := t.httpRouteAction(vs, path, hr, vt)
-	if action == nil {
+	base := t.httpRoute(vs, path, hr, vt)
+	if base == nil {
 		return nil
 	}
 	matches := hr.Match
@@ -27,44 +31,45 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 	var out []*routev3.Route
 	for k, m := range matches {
 		t.diags.add(ignoredMatchFields(vs.Source, fmt.Sprintf("%s.match[%d]", path, k), m)...)
-		out = append(out, &routev3.Route{
-			Name:   routeName(hr.Name, m.Name),
-			Match:  routeMatch(m),
-			Action: &routev3.Route_Route{Route: proto.Clone(action).(*routev3.RouteAction)},
-		})
+		r := proto.Clone(base).(*routev3.Route)
+		r.Name = routeName(hr.Name, m.Name)
+		r.Match = routeMatch(m)
+		out = append(out, r)
 	}
 	return out
 }
 
-// httpRouteAction is the forwarding action of an http route, or nil when the route must
-// be skipped (the reason is reported).
-func (t *translation) httpRouteAction(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.RouteAction {
+// httpRoute builds what every Envoy route of an http route shares: its action and
+// per-route filter config. It returns nil when the route must be skipped:
+// an error in any part of it fails the whole route, never only that part, so that a
+// request is never served in a way the user did not write.
+func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.Route {
 	src := vs.Source
-	t.diags.add(ignoredFields(src, path, hr, "name", "match", "route", "timeout", "retries",
-		"mirror", "mirrorPercent", "mirrorPercentage", "redirect", "directResponse", "delegate")...)
+	ds := ignoredFields(src, path, hr, "name", "match", "route", "redirect", "directResponse", "delegate",
+		"timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage")
+	r := &routev3.Route{}
 	if action := unsupportedAction(hr); action != "" {
 		// Sending these requests to the route's destinations (or anywhere else chosen by
 		// weir) is not what the user asked for, so the route goes.
-		t.diags.add(model.Errorf(src, path+"."+action,
-			"%s is not supported yet; route skipped (requests it matches fall through to the next route)", action))
+		t.diags.add(skipped(append(ds, model.Errorf(src, path+"."+action, "%s is not supported yet", action)))...)
 		return nil
 	}
-	if len(hr.Route) == 0 {
-		t.diags.add(model.Errorf(src, path+".route", "route has no destination; skipped"))
+	a, more := t.forwardAction(vs, path, hr, vt)
+	ds = append(ds, more...)
+	if a == nil {
+		t.diags.add(skipped(ds)...)
 		return nil
 	}
-	dests := t.destinations(vs, path, hr, vt)
-	if len(dests) == 0 {
-		t.diags.add(model.Errorf(src, path+".route",
-			"no usable destination is left; route skipped (requests it matches fall through to the next route)"))
+	r.Action = &routev3.Route_Route{Route: a}
+	fault, more := httpFault(src, path+".fault", hr.Fault)
+	ds = append(ds, more...)
+	if model.HasErrors(ds) {
+		t.diags.add(skipped(ds)...)
 		return nil
 	}
-	if hr.Retries != nil {
-		t.diags.add(ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn")...)
-	}
-	action := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
-	action.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
-	return action
+	t.diags.add(ds...)
+	r.TypedPerFilterConfig = perFilterConfig(map[string]proto.Message{faultFilterName: fault})
+	return r
 }
 
 // unsupportedAction names the action of a route that does not forward to its
@@ -79,6 +84,53 @@ func unsupportedAction(hr *networking.HTTPRoute) string {
 		return "delegate"
 	}
 	return ""
+}
+
+// forwardAction is the action of a route that forwards to its destinations, or nil when
+// no destination is usable (the reason is reported).
+func (t *translation) forwardAction(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) (*routev3.RouteAction, []model.Diagnostic) {
+	src := vs.Source
+	var ds []model.Diagnostic
+	if len(hr.Route) == 0 {
+		return nil, append(ds, model.Errorf(src, path+".route", "route has no destination"))
+	}
+	dests := t.destinations(vs, path, hr, vt)
+	if len(dests) == 0 {
+		return nil, append(ds, model.Errorf(src, path+".route", "no usable destination is left"))
+	}
+	if hr.Retries != nil {
+		ds = append(ds, ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn")...)
+	}
+	a := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
+	a.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
+	return a, ds
+}
+
+// skipped marks every error as the reason the route is skipped.
+func skipped(ds []model.Diagnostic) []model.Diagnostic {
+	out := make([]model.Diagnostic, len(ds))
+	for i, d := range ds {
+		if d.Severity == model.SeverityError && !strings.HasSuffix(d.Message, routeSkipped) {
+			d.Message += "; " + routeSkipped
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// perFilterConfig packs the per-route config of each HTTP filter that has one.
+func perFilterConfig(byFilter map[string]proto.Message) map[string]*anypb.Any {
+	var out map[string]*anypb.Any
+	for name, m := range byFilter {
+		if m == nil || !m.ProtoReflect().IsValid() {
+			continue
+		}
+		if out == nil {
+			out = map[string]*anypb.Any{}
+		}
+		out[name] = typedConfig(m)
+	}
+	return out
 }
 
 // routeName joins the route's and the match entry's names the way Istio does.
