@@ -39,28 +39,43 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 	return out
 }
 
-// httpRoute builds what every Envoy route of an http route shares: its action and
-// per-route filter config. It returns nil when the route must be skipped:
+// httpRoute builds what every Envoy route of an http route shares: its action, header
+// changes and per-route filter config. It returns nil when the route must be skipped:
 // an error in any part of it fails the whole route, never only that part, so that a
 // request is never served in a way the user did not write.
 func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.Route {
 	src := vs.Source
 	ds := ignoredFields(src, path, hr, "name", "match", "route", "redirect", "directResponse", "delegate",
-		"timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage")
+		"rewrite", "timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage", "headers")
 	r := &routev3.Route{}
-	if action := unsupportedAction(hr); action != "" {
-		// Sending these requests to the route's destinations (or anywhere else chosen by
-		// weir) is not what the user asked for, so the route goes.
-		t.diags.add(skipped(append(ds, model.Errorf(src, path+"."+action, "%s is not supported yet", action)))...)
-		return nil
-	}
-	a, more := t.forwardAction(vs, path, hr, vt)
+	ops, more := headerOperations(src, path+".headers", hr.Headers)
 	ds = append(ds, more...)
-	if a == nil {
-		t.diags.add(skipped(ds)...)
-		return nil
+	switch {
+	case hr.Delegate != nil:
+		ds = append(ds, model.Errorf(src, path+".delegate", "delegate is not supported yet"))
+	case hr.Redirect != nil:
+		ds = append(ds, forwardingOnly(src, path, hr, "redirect")...)
+		a, more := redirectAction(src, path+".redirect", hr.Redirect, vt)
+		ds = append(ds, more...)
+		r.Action = &routev3.Route_Redirect{Redirect: a}
+	case hr.DirectResponse != nil:
+		ds = append(ds, forwardingOnly(src, path, hr, "directResponse")...)
+		a, more := directResponseAction(src, path+".directResponse", hr.DirectResponse)
+		ds = append(ds, more...)
+		r.Action = &routev3.Route_DirectResponse{DirectResponse: a}
+	default:
+		a, dsOps, more := t.forwardAction(vs, path, hr, vt)
+		ds = append(ds, more...)
+		if a == nil {
+			t.diags.add(skipped(ds)...)
+			return nil
+		}
+		r.Action = &routev3.Route_Route{Route: a}
+		if a.HostRewriteSpecifier != nil && (ops.authority != "" || dsOps.authority != "") {
+			ds = append(ds, model.Warnf(src, path+".rewrite.authority", "a header set of host replaces rewrite.authority; ignored"))
+		}
+		ops = dsOps.then(ops)
 	}
-	r.Action = &routev3.Route_Route{Route: a}
 	fault, more := httpFault(src, path+".fault", hr.Fault)
 	ds = append(ds, more...)
 	if model.HasErrors(ds) {
@@ -68,42 +83,58 @@ func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *netwo
 		return nil
 	}
 	t.diags.add(ds...)
+	ops.applyToRoute(r)
 	r.TypedPerFilterConfig = perFilterConfig(map[string]proto.Message{faultFilterName: fault})
 	return r
 }
 
-// unsupportedAction names the action of a route that does not forward to its
-// destinations, if it has one.
-func unsupportedAction(hr *networking.HTTPRoute) string {
-	switch {
-	case hr.Redirect != nil:
-		return "redirect"
-	case hr.DirectResponse != nil:
-		return "directResponse"
-	case hr.Delegate != nil:
-		return "delegate"
-	}
-	return ""
-}
-
 // forwardAction is the action of a route that forwards to its destinations, or nil when
-// no destination is usable (the reason is reported).
-func (t *translation) forwardAction(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) (*routev3.RouteAction, []model.Diagnostic) {
+// no destination is usable (the reason is reported). With a single destination, Envoy
+// has no weighted cluster to carry that destination's header changes, so they are
+// returned to go on the route.
+func (t *translation) forwardAction(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) (*routev3.RouteAction, headerOps, []model.Diagnostic) {
 	src := vs.Source
 	var ds []model.Diagnostic
 	if len(hr.Route) == 0 {
-		return nil, append(ds, model.Errorf(src, path+".route", "route has no destination"))
+		return nil, headerOps{}, append(ds, model.Errorf(src, path+".route", "route has no destination"))
 	}
-	dests := t.destinations(vs, path, hr, vt)
+	destOps := make([]headerOps, len(hr.Route))
+	for j, rd := range hr.Route {
+		var more []model.Diagnostic
+		destOps[j], more = headerOperations(src, fmt.Sprintf("%s.route[%d].headers", path, j), rd.Headers)
+		ds = append(ds, more...)
+	}
+	dests := t.destinations(vs, path, hr, vt, destOps)
 	if len(dests) == 0 {
-		return nil, append(ds, model.Errorf(src, path+".route", "no usable destination is left"))
+		return nil, headerOps{}, append(ds, model.Errorf(src, path+".route", "no usable destination is left"))
 	}
 	if hr.Retries != nil {
 		ds = append(ds, ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn")...)
 	}
 	a := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
 	a.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
-	return a, ds
+	ds = append(ds, rewrite(src, path+".rewrite", hr.Rewrite, a)...)
+	var ops headerOps
+	if len(dests) == 1 {
+		ops = dests[0].headers
+	}
+	return a, ops, ds
+}
+
+// forwardingOnly warns about the fields of a route that only apply when it forwards:
+// a redirect or a direct response answers without reaching any destination.
+func forwardingOnly(src model.Ref, path string, hr *networking.HTTPRoute, action string) []model.Diagnostic {
+	var ds []model.Diagnostic
+	for _, f := range setFields(hr.ProtoReflect()) {
+		switch f {
+		case "rewrite", "timeout", "retries", "mirror", "mirrorPercent", "mirrorPercentage":
+			ds = append(ds, model.Warnf(src, path+"."+f, "%s has no effect on a route with %s; ignored", f, action))
+		}
+	}
+	if hr.GetHeaders().GetRequest() != nil {
+		ds = append(ds, model.Warnf(src, path+".headers.request", "request headers have no effect on a route with %s; ignored", action))
+	}
+	return ds
 }
 
 // skipped marks every error as the reason the route is skipped.
@@ -165,10 +196,12 @@ func routeAction(dests []weightedDestination, timeout *durationpb.Duration, retr
 func weightedClusters(dests []weightedDestination) *routev3.WeightedCluster {
 	wc := &routev3.WeightedCluster{}
 	for _, d := range dests {
-		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+		c := &routev3.WeightedCluster_ClusterWeight{
 			Name:   d.cluster,
 			Weight: wrapperspb.UInt32(d.weight),
-		})
+		}
+		d.headers.applyToCluster(c)
+		wc.Clusters = append(wc.Clusters, c)
 	}
 	return wc
 }

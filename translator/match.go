@@ -2,6 +2,7 @@ package translator
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -84,4 +85,16 @@ func stringMatcher(sm *networking.StringMatch) *matcherv3.StringMatcher {
 // Envoy's default engine is RE2 and the google_re2 field is deprecated in v1.40.
 func regexMatcher(re string) *matcherv3.RegexMatcher {
 	return &matcherv3.RegexMatcher{Regex: re}
+}
+
+// checkRegex refuses a regex RE2 cannot compile (Go's regexp has RE2's syntax): Envoy
+// would reject the whole route configuration.
+func checkRegex(src model.Ref, field, re string) (model.Diagnostic, bool) {
+	if re == "" {
+		return model.Errorf(src, field, "regex must not be empty"), false
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		return model.Errorf(src, field, "invalid regex %q: %v", re, err), false
+	}
+	return model.Diagnostic{}, true
 }
