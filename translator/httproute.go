@@ -46,7 +46,7 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.Route {
 	src := vs.Source
 	ds := ignoredFields(src, path, hr, "name", "match", "route", "redirect", "directResponse", "delegate",
-		"rewrite", "timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage", "headers")
+		"rewrite", "timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage", "corsPolicy", "headers")
 	r := &routev3.Route{}
 	ops, more := headerOperations(src, path+".headers", hr.Headers)
 	ds = append(ds, more...)
@@ -78,13 +78,15 @@ func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *netwo
 	}
 	fault, more := httpFault(src, path+".fault", hr.Fault)
 	ds = append(ds, more...)
+	cors, more := corsPolicy(src, path+".corsPolicy", hr.CorsPolicy)
+	ds = append(ds, more...)
 	if model.HasErrors(ds) {
 		t.diags.add(skipped(ds)...)
 		return nil
 	}
 	t.diags.add(ds...)
 	ops.applyToRoute(r)
-	r.TypedPerFilterConfig = perFilterConfig(map[string]proto.Message{faultFilterName: fault})
+	r.TypedPerFilterConfig = perFilterConfig(map[string]proto.Message{corsFilterName: cors, faultFilterName: fault})
 	return r
 }
 
