@@ -18,7 +18,8 @@ import (
 const routeSkipped = "route skipped (requests it matches fall through to the next route)"
 
 // httpRoutes translates one VirtualService http route for one virtual host: one Envoy
-// route per match entry (entries are OR'ed), all alike but for the match.
+// route per match entry (entries are OR'ed) that applies to this virtual host and proxy,
+// all alike but for the match.
 func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) []*routev3.Route {
 	base := t.httpRoute(vs, path, hr, vt)
 	if base == nil {
@@ -30,7 +31,11 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 	}
 	var out []*routev3.Route
 	for k, m := range matches {
-		t.diags.add(ignoredMatchFields(vs.Source, fmt.Sprintf("%s.match[%d]", path, k), m)...)
+		mpath := fmt.Sprintf("%s.match[%d]", path, k)
+		t.diags.add(ignoredMatchFields(vs.Source, mpath, m)...)
+		if !t.matchApplies(vs.Source, mpath, m, vt) {
+			continue
+		}
 		r := proto.Clone(base).(*routev3.Route)
 		r.Name = routeName(hr.Name, m.Name)
 		r.Match = routeMatch(m)
