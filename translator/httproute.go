@@ -116,7 +116,8 @@ func (t *translation) forwardAction(vs *model.VirtualService, path string, hr *n
 		return nil, headerOps{}, append(ds, model.Errorf(src, path+".route", "no usable destination is left"))
 	}
 	if hr.Retries != nil {
-		ds = append(ds, ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn")...)
+		ds = append(ds, ignoredFields(src, path+".retries", hr.Retries, "attempts", "perTryTimeout", "retryOn",
+			"retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff")...)
 	}
 	a := routeAction(dests, hr.Timeout, retryPolicy(hr.Retries))
 	a.RequestMirrorPolicies = t.mirrorPolicies(vs, path, hr, vt)
