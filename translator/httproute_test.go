@@ -1,8 +1,10 @@
 package translator
 
 import (
+	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -62,6 +64,46 @@ func TestRedirectAction(t *testing.T) {
 			got, ds := redirectAction(testSource, "spec.http[0].redirect", in, vt)
 			if diff := cmp.Diff(tc.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("redirect (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.diags, problems(ds)); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDirectResponseAction(t *testing.T) {
+	big := strings.Repeat("x", maxDirectResponseBody+1)
+	for _, tc := range []struct {
+		name  string
+		in    *networking.HTTPDirectResponse
+		want  *routev3.DirectResponseAction
+		diags []string
+	}{{
+		name: "status only",
+		in:   &networking.HTTPDirectResponse{Status: 503},
+		want: &routev3.DirectResponseAction{Status: 503},
+	}, {
+		name: "string body",
+		in:   &networking.HTTPDirectResponse{Status: 200, Body: &networking.HTTPBody{Specifier: &networking.HTTPBody_String_{String_: "ok"}}},
+		want: &routev3.DirectResponseAction{Status: 200, Body: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "ok"}}},
+	}, {
+		name: "bytes body",
+		in:   &networking.HTTPDirectResponse{Status: 418, Body: &networking.HTTPBody{Specifier: &networking.HTTPBody_Bytes{Bytes: []byte{0, 1}}}},
+		want: &routev3.DirectResponseAction{Status: 418, Body: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte{0, 1}}}},
+	}, {
+		name:  "status Envoy refuses",
+		in:    &networking.HTTPDirectResponse{Status: 100},
+		diags: []string{"error spec.http[0].directResponse.status"},
+	}, {
+		name:  "body over Envoy's limit",
+		in:    &networking.HTTPDirectResponse{Status: 200, Body: &networking.HTTPBody{Specifier: &networking.HTTPBody_String_{String_: big}}},
+		diags: []string{"error spec.http[0].directResponse.body"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ds := directResponseAction(testSource, "spec.http[0].directResponse", tc.in)
+			if diff := cmp.Diff(tc.want, got, protocmp.Transform()); diff != "" {
+				t.Errorf("direct response (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.diags, problems(ds)); diff != "" {
 				t.Errorf("diagnostics (-want +got):\n%s", diff)
