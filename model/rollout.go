@@ -107,7 +107,7 @@ func (v *validator) rolloutMatch(path string, m v1alpha1.Match) {
 		v.errorf(path, "a match needs headers or cookies")
 	}
 	for name, sm := range m.Headers {
-		if !validHeaderName(strings.ToLower(name)) {
+		if !ValidHeaderName(strings.ToLower(name)) {
 			v.errorf(path+".headers."+name, "%q is not a valid header name", name)
 		}
 		v.rolloutString(path+".headers."+name, sm)

@@ -166,7 +166,7 @@ func (v *validator) namedMatches(path string, ms map[string]*networking.StringMa
 		switch {
 		case key == "":
 			v.errorf(kpath, "name must not be empty")
-		case headers && !validHeaderName(key):
+		case headers && !ValidHeaderName(key):
 			v.errorf(kpath, "invalid header name %q", key)
 		}
 		v.stringMatch(kpath, ms[key], false)
@@ -212,9 +212,9 @@ func regexProgramSize(re string) int {
 	return len(prog.Inst)
 }
 
-// validHeaderName accepts HTTP token characters (RFC 9110) and a leading ':' for
+// ValidHeaderName accepts HTTP token characters (RFC 9110) and a leading ':' for
 // pseudo-headers.
-func validHeaderName(name string) bool {
+func ValidHeaderName(name string) bool {
 	name = strings.TrimPrefix(name, ":")
 	if name == "" {
 		return false

@@ -81,7 +81,7 @@ func (v *validator) loadBalancer(path string, lb *networking.LoadBalancerSetting
 func (v *validator) consistentHash(path string, ch *networking.LoadBalancerSettings_ConsistentHashLB) {
 	switch k := ch.HashKey.(type) {
 	case *networking.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName:
-		if !validHeaderName(k.HttpHeaderName) {
+		if !ValidHeaderName(k.HttpHeaderName) {
 			v.errorf(path+".httpHeaderName", "%q is not a valid header name", k.HttpHeaderName)
 		}
 	case *networking.LoadBalancerSettings_ConsistentHashLB_HttpQueryParameterName:

@@ -10,18 +10,20 @@ import (
 	"github.com/weir-mesh/weir/model"
 )
 
-// weightedDestination is one cluster a route sends traffic to, with its relative weight.
+// weightedDestination is one cluster a route sends traffic to, with its relative weight
+// and the header changes of the destination that names it.
 type weightedDestination struct {
 	cluster string
 	weight  uint32
+	headers headerOps
 }
 
 // destinations resolves a route's destinations for one virtual host. Weights are
 // relative. When any destination has a weight, weight-0 destinations are dropped (they
 // mean "no traffic"); when none has one, traffic is split equally. A destination whose
 // service, port or subset does not exist is dropped with an error, so that no route ever
-// names a cluster that is not sent.
-func (t *translation) destinations(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) []weightedDestination {
+// names a cluster that is not sent. ops holds each destination's header changes.
+func (t *translation) destinations(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget, ops []headerOps) []weightedDestination {
 	idx := make([]int, len(hr.Route))
 	for j := range idx {
 		idx[j] = j
@@ -35,7 +37,7 @@ func (t *translation) destinations(vs *model.VirtualService, path string, hr *ne
 	var out []weightedDestination
 	for _, j := range idx {
 		rd, dpath := hr.Route[j], fmt.Sprintf("%s.route[%d]", path, j)
-		t.diags.add(ignoredFields(vs.Source, dpath, rd, "destination", "weight")...)
+		t.diags.add(ignoredFields(vs.Source, dpath, rd, "destination", "weight", "headers")...)
 		cluster, ok := t.destinationCluster(vs.Source, dpath+".destination", rd.Destination, vt, "destination")
 		if !ok || (weighted && rd.Weight == 0) {
 			continue
@@ -44,20 +46,21 @@ func (t *translation) destinations(vs *model.VirtualService, path string, hr *ne
 		if weighted {
 			w = uint32(rd.Weight)
 		}
-		out = addDestination(out, cluster, w)
+		out = addDestination(out, weightedDestination{cluster, w, ops[j]})
 	}
 	return out
 }
 
-// addDestination merges destinations that land on the same cluster.
-func addDestination(ds []weightedDestination, cluster string, weight uint32) []weightedDestination {
+// addDestination merges destinations that land on the same cluster with the same header
+// changes; destinations whose header changes differ stay apart.
+func addDestination(ds []weightedDestination, d weightedDestination) []weightedDestination {
 	for i := range ds {
-		if ds[i].cluster == cluster {
-			ds[i].weight += weight
+		if ds[i].cluster == d.cluster && ds[i].headers.equal(d.headers) {
+			ds[i].weight += d.weight
 			return ds
 		}
 	}
-	return append(ds, weightedDestination{cluster, weight})
+	return append(ds, d)
 }
 
 // coordinatedDestination recognises the seeds' "coordinated deployment" shape: a

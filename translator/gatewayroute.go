@@ -29,13 +29,9 @@ func (t *translation) gatewayRouteConfiguration(gp *gatewayPort) *routev3.RouteC
 			vh.RequireTls = routev3.VirtualHost_ALL
 		}
 		vt := vhostTarget{port: model.ServicePort{Number: gp.number, Protocol: model.ProtocolHTTP}}
-		for _, vs := range h.vss {
-			t.origin(rc.Name, vs.Source)
-			t.origin(vh.Name, vs.Source)
-			for i, hr := range vs.Spec.Http {
-				vh.Routes = append(vh.Routes, t.httpRoutes(vs, fmt.Sprintf("spec.http[%d]", i), hr, vt)...)
-			}
-		}
+		t.origin(rc.Name, vssSources(h.vss)...)
+		t.origin(vh.Name, vssSources(h.vss)...)
+		vh.Routes = t.concatRoutes(h.vss, vt)
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
 	return rc

@@ -48,7 +48,7 @@ func httpConnectionManager() *hcmv3.HttpConnectionManager {
 			RdsConfigSource: adsConfigSource(),
 			ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRds{ScopedRds: &hcmv3.ScopedRds{ScopedRdsConfigSource: adsConfigSource()}},
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters: httpFilters(),
 	}
 }
 

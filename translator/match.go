@@ -2,18 +2,21 @@ package translator
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1"
 
 	"github.com/weir-mesh/weir/model"
 )
 
 // routeMatch translates one match entry; all its conditions must hold. Without a uri
-// condition the route matches every path. Map-valued conditions are emitted in key order
-// so that output is deterministic.
+// condition the route matches every path. Method, authority and scheme are matched as
+// Envoy sees them, as the pseudo-headers :method, :authority and :scheme. Map-valued
+// conditions are emitted in key order so that output is deterministic.
 func routeMatch(m *networking.HTTPMatchRequest) *routev3.RouteMatch {
 	rm := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 	switch u := m.GetUri().GetMatchType().(type) {
@@ -22,7 +25,22 @@ func routeMatch(m *networking.HTTPMatchRequest) *routev3.RouteMatch {
 	case *networking.StringMatch_Prefix:
 		rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: u.Prefix}
 	case *networking.StringMatch_Regex:
-		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regexMatcher(u.Regex)}
+		re := u.Regex
+		if m.IgnoreUriCase {
+			re = "(?i)" + re // Envoy's case_sensitive does not apply to regexes
+		}
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regexMatcher(re)}
+	}
+	if m.GetIgnoreUriCase() && m.GetUri() != nil && m.GetUri().GetRegex() == "" {
+		rm.CaseSensitive = wrapperspb.Bool(false)
+	}
+	for _, p := range []struct {
+		name string
+		sm   *networking.StringMatch
+	}{{":authority", m.GetAuthority()}, {":method", m.GetMethod()}, {":scheme", m.GetScheme()}} {
+		if p.sm != nil {
+			rm.Headers = append(rm.Headers, headerMatcher(p.name, p.sm, false))
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.GetHeaders())) {
 		rm.Headers = append(rm.Headers, headerMatcher(name, m.Headers[name], false))
@@ -36,12 +54,44 @@ func routeMatch(m *networking.HTTPMatchRequest) *routev3.RouteMatch {
 	return rm
 }
 
-// ignoredMatchFields warns about match conditions weir does not translate yet. Dropping a
+// matchApplies reports whether a match entry can match on virtual host vt of this proxy
+// class. Conditions on where a request comes from (sourceLabels, sourceNamespace) and
+// on the service port it was sent to (port) are known when translating, so, as in Istio,
+// an entry whose conditions fail is left out here rather than matched by Envoy.
+func (t *translation) matchApplies(src model.Ref, path string, m *networking.HTTPMatchRequest, vt vhostTarget) bool {
+	if m.Port != 0 {
+		if _, ok := httpPort(vt.svc, m.Port); !ok {
+			t.diags.add(model.Warnf(src, path+".port", "service %s has no HTTP port %d; this match entry never matches it",
+				vt.svc.Hostname, m.Port))
+		}
+		if m.Port != vt.port.Number {
+			return false
+		}
+	}
+	if m.SourceNamespace != "" && m.SourceNamespace != t.class.Namespace {
+		return false
+	}
+	for k, v := range m.SourceLabels {
+		if have, ok := t.class.Labels[k]; !ok || have != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ignoredMatchFields warns about match fields weir does not translate yet. Dropping a
 // condition widens the match, so the message says so.
 func ignoredMatchFields(src model.Ref, path string, m *networking.HTTPMatchRequest) []model.Diagnostic {
-	ds := ignoredFields(src, path, m, "name", "uri", "headers", "withoutHeaders", "queryParams")
+	ds := ignoredFields(src, path, m, "name", "uri", "scheme", "method", "authority", "headers", "port",
+		"sourceLabels", "queryParams", "ignoreUriCase", "withoutHeaders", "sourceNamespace", "statPrefix")
 	for i := range ds {
 		ds[i].Message += ": this match entry matches as if it were not set"
+	}
+	if m.StatPrefix != "" {
+		ds = append(ds, model.Warnf(src, path+".statPrefix", "statPrefix is not supported yet; ignored"))
+	}
+	if m.IgnoreUriCase && m.Uri == nil {
+		ds = append(ds, model.Warnf(src, path+".ignoreUriCase", "ignoreUriCase has no effect without uri; ignored"))
 	}
 	return ds
 }
@@ -84,4 +134,16 @@ func stringMatcher(sm *networking.StringMatch) *matcherv3.StringMatcher {
 // Envoy's default engine is RE2 and the google_re2 field is deprecated in v1.40.
 func regexMatcher(re string) *matcherv3.RegexMatcher {
 	return &matcherv3.RegexMatcher{Regex: re}
+}
+
+// checkRegex refuses a regex RE2 cannot compile (Go's regexp has RE2's syntax): Envoy
+// would reject the whole route configuration.
+func checkRegex(src model.Ref, field, re string) (model.Diagnostic, bool) {
+	if re == "" {
+		return model.Errorf(src, field, "regex must not be empty"), false
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		return model.Errorf(src, field, "invalid regex %q: %v", re, err), false
+	}
+	return model.Diagnostic{}, true
 }

@@ -1,11 +1,8 @@
 package translator
 
 import (
-	"math"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	networking "istio.io/api/networking/v1"
 
 	"github.com/weir-mesh/weir/model"
@@ -45,11 +42,6 @@ func requestMirrorPolicy(cluster string, pct float64) *routev3.RouteAction_Reque
 	return &routev3.RouteAction_RequestMirrorPolicy{Cluster: cluster, RuntimeFraction: runtimeFractionalPercent(pct)}
 }
 
-// runtimeFractionalPercent expresses a percentage in millionths, as Istio does, so that
-// fractions such as 0.5 % survive.
 func runtimeFractionalPercent(pct float64) *corev3.RuntimeFractionalPercent {
-	return &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{
-		Numerator:   uint32(math.Round(min(pct, 100) * 10000)),
-		Denominator: typev3.FractionalPercent_MILLION,
-	}}
+	return &corev3.RuntimeFractionalPercent{DefaultValue: fractionalPercent(pct)}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	previousprioritiesv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1"
 )
@@ -30,11 +32,49 @@ func retryPolicy(r *networking.HTTPRetry) *routev3.RetryPolicy {
 		return nil
 	}
 	on, codes := parseRetryOn(r.RetryOn)
-	return &routev3.RetryPolicy{
+	p := &routev3.RetryPolicy{
 		RetryOn:              on,
 		NumRetries:           wrapperspb.UInt32(uint32(r.Attempts)),
 		PerTryTimeout:        cloneDuration(r.PerTryTimeout),
 		RetriableStatusCodes: codes,
+	}
+	if r.GetRetryIgnorePreviousHosts().GetValue() {
+		p.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{previousHostsPredicate()}
+		p.HostSelectionRetryMaxAttempts = hostSelectionRetryMaxAttempts
+	}
+	if r.GetRetryRemoteLocalities().GetValue() {
+		p.RetryPriority = previousPriorities()
+	}
+	if r.Backoff != nil {
+		// Envoy's maximum stays its default, ten times the base interval.
+		p.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: cloneDuration(r.Backoff)}
+	}
+	return p
+}
+
+// hostSelectionRetryMaxAttempts is how often Envoy picks again when the host it picked
+// was already tried (Istio's value).
+const hostSelectionRetryMaxAttempts = 5
+
+// previousHostsPredicate makes a retry go to a host not tried yet for this request, when
+// there is one. Istio adds it to every retry policy unless retryIgnorePreviousHosts is
+// false; weir adds it only when retryIgnorePreviousHosts is true, so that an unset field
+// keeps retries as Envoy does them by default.
+func previousHostsPredicate() *routev3.RetryPolicy_RetryHostPredicate {
+	return &routev3.RetryPolicy_RetryHostPredicate{
+		Name:       "envoy.retry_host_predicates.previous_hosts",
+		ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: typedConfig(&previoushostsv3.PreviousHostsPredicate{})},
+	}
+}
+
+// previousPriorities lets retries move on from the priority levels already tried, as
+// Istio translates retryRemoteLocalities (with its update frequency of 2). It matters
+// only where endpoints are spread over priorities.
+func previousPriorities() *routev3.RetryPolicy_RetryPriority {
+	return &routev3.RetryPolicy_RetryPriority{
+		Name: "envoy.retry_priorities.previous_priorities",
+		ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: typedConfig(
+			&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: 2})},
 	}
 }
 

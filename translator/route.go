@@ -132,15 +132,47 @@ func (t *translation) vhostRoutes(vt vhostTarget) []*routev3.Route {
 		t.addHashPolicy(r.GetRoute(), vt.svc.Source, "") // DestinationRule consistentHash: see hashpolicy.go
 		return []*routev3.Route{r}
 	}
+	t.origin(vt.name(), vssSources(vss)...)
+	t.origin(RouteConfigName(vt.svc.Hostname), vssSources(vss)...)
+	return t.concatRoutes(vss, vt)
+}
+
+// concatRoutes builds the routes of several VirtualServices for one virtual host, in
+// order, and warns about each route that a route before it leaves unreachable.
+func (t *translation) concatRoutes(vss []*model.VirtualService, vt vhostTarget) []*routev3.Route {
 	var routes []*routev3.Route
+	var catchAll string // the http route that matches every request, once there is one
 	for _, vs := range vss {
-		t.origin(vt.name(), vs.Source)
-		t.origin(RouteConfigName(vt.svc.Hostname), vs.Source)
 		for i, hr := range vs.Spec.Http {
-			routes = append(routes, t.httpRoutes(vs, fmt.Sprintf("spec.http[%d]", i), hr, vt)...)
+			path := fmt.Sprintf("spec.http[%d]", i)
+			rs := t.httpRoutes(vs, path, hr, vt)
+			if catchAll != "" && len(rs) > 0 {
+				t.diags.add(model.Warnf(vs.Source, path, "never matches on port %d: %s matches every request first",
+					vt.port.Number, catchAll))
+			}
+			if catchAll == "" && slices.ContainsFunc(rs, matchesEverything) {
+				catchAll = fmt.Sprintf("%s of %s", path, vs.Source)
+			}
+			routes = append(routes, rs...)
 		}
 	}
 	return routes
+}
+
+func vssSources(vss []*model.VirtualService) []model.Ref {
+	out := make([]model.Ref, len(vss))
+	for i, vs := range vss {
+		out[i] = vs.Source
+	}
+	return out
+}
+
+// matchesEverything reports whether a route takes every request: a "/" prefix and no
+// other condition.
+func matchesEverything(r *routev3.Route) bool {
+	m := r.GetMatch()
+	return m.GetPrefix() == "/" && len(m.Headers) == 0 && len(m.QueryParameters) == 0 && len(m.Cookies) == 0 &&
+		m.RuntimeFraction == nil && m.Grpc == nil && m.TlsContext == nil && len(m.DynamicMetadata) == 0 && len(m.FilterState) == 0
 }
 
 // defaultRoute sends everything to one cluster with the same timeout and retry defaults

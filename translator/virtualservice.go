@@ -5,9 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-	networking "istio.io/api/networking/v1"
-
 	"github.com/weir-mesh/weir/model"
 )
 
@@ -115,40 +112,12 @@ func (w *world) addVirtualService(host string, vs *model.VirtualService, hostInd
 	w.vsByHost[host] = append(w.vsByHost[host], vs)
 }
 
-// mergeWarning reports that vs's routes for one host come after those of earlier
-// VirtualServices, and says so louder when an earlier route matches every request, which
-// leaves vs's routes unreachable.
+// mergeWarning reports that vs's routes for what (a host, on a port) come after those of
+// earlier VirtualServices. A route that can then never match gets its own warning when
+// routes are built.
 func mergeWarning(vs *model.VirtualService, field, what string, earlier []*model.VirtualService) model.Diagnostic {
-	for _, e := range earlier {
-		for i, hr := range e.Spec.Http {
-			if matchesEverything(hr) {
-				return model.Warnf(vs.Source, field,
-					"also routes %s, after %s, whose spec.http[%d] matches every request: its own routes are never used for it",
-					what, e.Source, i)
-			}
-		}
-	}
 	return model.Warnf(vs.Source, field, "also routes %s; its http routes are appended after those of %s (merged in namespace/name order)",
 		what, earlier[0].Source)
-}
-
-// matchesEverything reports whether an http route takes every request: it has no match,
-// or a match entry with no condition but a path prefix of "/".
-func matchesEverything(hr *networking.HTTPRoute) bool {
-	if len(hr.Match) == 0 {
-		return true
-	}
-	for _, m := range hr.Match {
-		c := proto.Clone(m).(*networking.HTTPMatchRequest)
-		c.Name = ""
-		if c.GetUri().GetPrefix() == "/" {
-			c.Uri = nil
-		}
-		if proto.Equal(c, &networking.HTTPMatchRequest{}) {
-			return true
-		}
-	}
-	return false
 }
 
 func hasProtocol(svc *model.Service, p model.Protocol) bool {
