@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	networking "istio.io/api/networking/v1"
@@ -99,6 +100,11 @@ func (v *validator) serverTLS(path string, tls *networking.ServerTLSSettings) {
 		v.errorf(path, "SIMPLE needs credentialName (a kubernetes.io/tls Secret) or serverCertificate and privateKey")
 	case files && (tls.ServerCertificate == "" || tls.PrivateKey == ""):
 		v.errorf(path, "serverCertificate and privateKey go together")
+	}
+	for field, f := range map[string]string{"serverCertificate": tls.ServerCertificate, "privateKey": tls.PrivateKey} {
+		if f != "" && !filepath.IsAbs(f) {
+			v.errorf(path+"."+field, "%q: give an absolute file name (Envoy reads the file itself)", f)
+		}
 	}
 }
 

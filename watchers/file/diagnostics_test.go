@@ -132,6 +132,12 @@ func TestDiagnosticsNameFileObjectField(t *testing.T) {
 			message: "an HTTPS server needs tls",
 		},
 		{
+			name:    "HTTPS server whose certificate file Envoy could not read",
+			doc:     istio("Gateway", "spec:\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, serverCertificate: /nonexistent/a.pem, privateKey: /nonexistent/a-key.pem}\n"),
+			want:    where{model.SeverityError, "Gateway shop/bad (team/objects.yaml)", "spec.servers[0].tls.serverCertificate"},
+			message: "cannot read the file Envoy would read",
+		},
+		{
 			name:    "Sidecar egress host without a namespace",
 			doc:     istio("Sidecar", "spec:\n  egress:\n  - hosts: [reviews]\n"),
 			want:    where{model.SeverityError, "Sidecar shop/bad (team/objects.yaml)", "spec.egress[0].hosts[0]"},

@@ -23,7 +23,7 @@ func decodeGateway(o *object, raw []byte) {
 		return
 	}
 	gw := &model.Gateway{Source: o.ref, Spec: spec}
-	if o.validated(model.ValidateGateway(gw)) {
+	if o.validated(append(model.ValidateGateway(gw), gatewayTLSFileProblems(gw)...)) {
 		o.gateway = gw
 	}
 }

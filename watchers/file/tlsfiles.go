@@ -112,3 +112,24 @@ func readPEM(name, blockType string) ([][]byte, error) {
 	}
 	return der, nil
 }
+
+// gatewayTLSFileProblems checks the certificate and key files of a Gateway's HTTPS
+// servers, for the same reason: a file Envoy cannot load makes it reject the listener of
+// the whole port.
+func gatewayTLSFileProblems(gw *model.Gateway) []model.Diagnostic {
+	var out []model.Diagnostic
+	for i, s := range gw.Spec.GetServers() {
+		t := s.GetTls()
+		if t == nil || t.Mode != networking.ServerTLSSettings_SIMPLE || !usable(t.ServerCertificate) || !usable(t.PrivateKey) {
+			continue
+		}
+		if _, err := tls.LoadX509KeyPair(t.ServerCertificate, t.PrivateKey); err != nil {
+			field := "privateKey"
+			if _, rerr := readPEM(t.ServerCertificate, "CERTIFICATE"); rerr != nil {
+				field, err = "serverCertificate", rerr
+			}
+			out = append(out, model.Errorf(gw.Source, fmt.Sprintf("spec.servers[%d].tls.%s", i, field), "%v", err))
+		}
+	}
+	return out
+}
