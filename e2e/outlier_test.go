@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +46,15 @@ func TestOutlierDetectionEjectsAFailingEndpoint(t *testing.T) {
 	}
 	if failed < 3 {
 		t.Fatalf("pod-c failed %d times in 30 requests, want 3", failed)
+	}
+	// Envoy decides the ejection on its main thread, a moment after the worker saw the
+	// third 503: a request sent in that moment may still reach pod-c. Measure from when
+	// Envoy counts the ejection.
+	if !poll(time.Second, 5*time.Millisecond, func() bool {
+		stats, err := e.Admin("/stats?filter=outlier_detection.ejections_active")
+		return err == nil && strings.Contains(stats, "ejections_active: 1")
+	}) {
+		t.Fatalf("Envoy did not count an active ejection within 1 s of pod-c's third 503")
 	}
 	// Ejected: no error, and pod-c never answers, for the next 60 requests.
 	ta := tr.Send(60)
