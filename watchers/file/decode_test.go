@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -103,4 +104,40 @@ func FuzzParse(f *testing.F) {
 		objs, _ := mem.assemble([]readFile{{rel: "fuzz.yaml", res: res}, {rel: "fuzz2.yaml", res: res}})
 		_ = build(objs)
 	})
+}
+
+// Istio reads durations written the Go way ("200ms", "1m"), as its own docs write them;
+// they reach the spec as the same durations.
+func TestGoDurationsInIstioObjects(t *testing.T) {
+	snap := loadTree(t, map[string]string{"x.yaml": `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec:
+  host: reviews
+  trafficPolicy:
+    outlierDetection: {interval: 1m, baseEjectionTime: 1h2m3.5s}
+    connectionPool: {tcp: {connectTimeout: 250ms}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: v}
+spec:
+  hosts: [reviews]
+  http:
+  - timeout: 1.5s
+    retries: {attempts: 2, perTryTimeout: 200ms}
+    route: [{destination: {host: reviews}}]
+`})
+	if len(snap.DestinationRules) != 1 || len(snap.VirtualServices) != 1 {
+		t.Fatalf("objects not loaded: %v", snap.Diagnostics)
+	}
+	tp := snap.DestinationRules[0].Spec.TrafficPolicy
+	hr := snap.VirtualServices[0].Spec.Http[0]
+	got := []time.Duration{tp.OutlierDetection.Interval.AsDuration(), tp.OutlierDetection.BaseEjectionTime.AsDuration(),
+		tp.ConnectionPool.Tcp.ConnectTimeout.AsDuration(), hr.Timeout.AsDuration(), hr.Retries.PerTryTimeout.AsDuration()}
+	want := []time.Duration{time.Minute, time.Hour + 2*time.Minute + 3500*time.Millisecond, 250 * time.Millisecond,
+		1500 * time.Millisecond, 200 * time.Millisecond}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("durations (-want +got):\n%s", diff)
+	}
 }

@@ -45,7 +45,7 @@ func TestDiagnosticsNameFileObjectField(t *testing.T) {
 			name:    "duration without a unit",
 			doc:     istio("DestinationRule", "spec:\n  host: a\n  trafficPolicy: {outlierDetection: {interval: 30}}\n"),
 			want:    where{model.SeverityError, "DestinationRule shop/bad (team/objects.yaml)", "spec.trafficPolicy.outlierDetection.interval"},
-			message: `must be a duration such as "5s" or "0.25s", not 30`,
+			message: `must be a duration such as "5s", "250ms" or "1m", not 30`,
 		},
 		{
 			name:    "unknown enum value",

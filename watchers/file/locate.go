@@ -25,6 +25,13 @@ func decodeProto(raw []byte, m proto.Message, path string) *fieldProblem {
 	if err == nil {
 		return nil
 	}
+	if fixed, ok := withGoDurations(raw, m.ProtoReflect().Descriptor()); ok {
+		proto.Reset(m)
+		if err = (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(fixed, m); err == nil {
+			return nil
+		}
+		raw = fixed
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber() // re-encoded numbers must stay exactly as written
 	var obj map[string]any
@@ -148,7 +155,7 @@ func leafMessage(fd protoreflect.FieldDescriptor, v any, err error) string {
 		}
 		return fmt.Sprintf("must be one of %s, not %s", strings.Join(names, ", "), got)
 	case fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == "google.protobuf.Duration":
-		return fmt.Sprintf("must be a duration such as \"5s\" or \"0.25s\", not %s", got)
+		return fmt.Sprintf("must be a duration such as \"5s\", \"250ms\" or \"1m\", not %s", got)
 	}
 	if m := scalarError.FindStringSubmatch(cleanProtoError(err)); m != nil {
 		msg := fmt.Sprintf("must be %s, not %s", jsonTypeName(m[1]), got)
