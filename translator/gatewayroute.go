@@ -16,6 +16,7 @@ type gatewayHost struct {
 	name     string
 	vss      []*model.VirtualService
 	redirect bool
+	gateways []string // namespace/name of the Gateways whose servers serve it
 }
 
 // gatewayRouteConfiguration holds a virtual host per host name that a VirtualService
@@ -28,7 +29,7 @@ func (t *translation) gatewayRouteConfiguration(gp *gatewayPort) *routev3.RouteC
 		if h.redirect {
 			vh.RequireTls = routev3.VirtualHost_ALL
 		}
-		vt := vhostTarget{port: model.ServicePort{Number: gp.number, Protocol: model.ProtocolHTTP}}
+		vt := vhostTarget{port: model.ServicePort{Number: gp.number, Protocol: model.ProtocolHTTP}, gateways: h.gateways}
 		t.origin(rc.Name, vssSources(h.vss)...)
 		t.origin(vh.Name, vssSources(h.vss)...)
 		vh.Routes = t.concatRoutes(h.vss, vt)
@@ -52,6 +53,9 @@ func (t *translation) gatewayHosts(gp *gatewayPort) []*gatewayHost {
 					byName[name] = h
 				}
 				h.redirect = h.redirect || redirect
+				if g := gatewayName(s.gw); !slices.Contains(h.gateways, g) {
+					h.gateways = append(h.gateways, g)
+				}
 				if !slices.Contains(h.vss, vs) {
 					h.vss = append(h.vss, vs)
 				}

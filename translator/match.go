@@ -59,7 +59,13 @@ func routeMatch(m *networking.HTTPMatchRequest) *routev3.RouteMatch {
 // on the service port it was sent to (port) are known when translating, so, as in Istio,
 // an entry whose conditions fail is left out here rather than matched by Envoy.
 func (t *translation) matchApplies(src model.Ref, path string, m *networking.HTTPMatchRequest, vt vhostTarget) bool {
+	if len(m.Gateways) > 0 && !slices.ContainsFunc(m.Gateways, func(g string) bool { return vt.servesFor(g, src.Namespace) }) {
+		return false
+	}
 	if m.Port != 0 {
+		if vt.svc == nil { // a gateway: the port is the Gateway server's
+			return m.Port == vt.port.Number
+		}
 		if _, ok := httpPort(vt.svc, m.Port); !ok {
 			t.diags.add(model.Warnf(src, path+".port", "service %s has no HTTP port %d; this match entry never matches it",
 				vt.svc.Hostname, m.Port))
@@ -83,7 +89,7 @@ func (t *translation) matchApplies(src model.Ref, path string, m *networking.HTT
 // condition widens the match, so the message says so.
 func ignoredMatchFields(src model.Ref, path string, m *networking.HTTPMatchRequest) []model.Diagnostic {
 	ds := ignoredFields(src, path, m, "name", "uri", "scheme", "method", "authority", "headers", "port",
-		"sourceLabels", "queryParams", "ignoreUriCase", "withoutHeaders", "sourceNamespace", "statPrefix")
+		"sourceLabels", "gateways", "queryParams", "ignoreUriCase", "withoutHeaders", "sourceNamespace", "statPrefix")
 	for i := range ds {
 		ds[i].Message += ": this match entry matches as if it were not set"
 	}

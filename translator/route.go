@@ -4,16 +4,31 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/weir-mesh/weir/model"
 )
 
-// vhostTarget is one HTTP port of one service: what a virtual host serves.
+// vhostTarget is what a virtual host serves: one HTTP port of one service on a sidecar,
+// or one host on a Gateway port (svc nil, gateways the Gateways it is served for).
 type vhostTarget struct {
-	svc  *model.Service
-	port model.ServicePort
+	svc      *model.Service
+	port     model.ServicePort
+	gateways []string // namespace/name
+}
+
+// servesFor reports whether the virtual host serves requests through the gateway a
+// match entry names ("mesh" is every sidecar); a bare name is in namespace ns.
+func (v vhostTarget) servesFor(gateway, ns string) bool {
+	if v.svc != nil {
+		return gateway == meshGateway
+	}
+	if !strings.Contains(gateway, "/") {
+		gateway = ns + "/" + gateway
+	}
+	return slices.Contains(v.gateways, gateway)
 }
 
 func (v vhostTarget) name() string { return virtualHostName(v.svc.Hostname, v.port.Number) }
@@ -27,7 +42,7 @@ func (t *translation) routes() ([]*routev3.RouteConfiguration, []*routev3.Scoped
 	var targets []vhostTarget
 	for _, svc := range t.w.services {
 		for _, p := range httpPorts(svc) {
-			targets = append(targets, vhostTarget{svc, p})
+			targets = append(targets, vhostTarget{svc: svc, port: p})
 		}
 	}
 	slices.SortFunc(targets, func(a, b vhostTarget) int { return cmp.Compare(a.name(), b.name()) })
