@@ -26,7 +26,9 @@ const retriableStatusCodes = "retriable-status-codes"
 // retryPolicy translates retries: unset gives the default policy, attempts 0 none.
 func retryPolicy(r *networking.HTTPRetry) *routev3.RetryPolicy {
 	if r == nil {
-		return &routev3.RetryPolicy{RetryOn: defaultRetryOn, NumRetries: wrapperspb.UInt32(defaultRetryAttempts)}
+		p := &routev3.RetryPolicy{RetryOn: defaultRetryOn, NumRetries: wrapperspb.UInt32(defaultRetryAttempts)}
+		avoidPreviousHosts(p)
+		return p
 	}
 	if r.Attempts <= 0 {
 		return nil
@@ -38,9 +40,8 @@ func retryPolicy(r *networking.HTTPRetry) *routev3.RetryPolicy {
 		PerTryTimeout:        cloneDuration(r.PerTryTimeout),
 		RetriableStatusCodes: codes,
 	}
-	if r.GetRetryIgnorePreviousHosts().GetValue() {
-		p.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{previousHostsPredicate()}
-		p.HostSelectionRetryMaxAttempts = hostSelectionRetryMaxAttempts
+	if r.RetryIgnorePreviousHosts == nil || r.RetryIgnorePreviousHosts.GetValue() {
+		avoidPreviousHosts(p)
 	}
 	if r.GetRetryRemoteLocalities().GetValue() {
 		p.RetryPriority = previousPriorities()
@@ -56,10 +57,14 @@ func retryPolicy(r *networking.HTTPRetry) *routev3.RetryPolicy {
 // was already tried (Istio's value).
 const hostSelectionRetryMaxAttempts = 5
 
-// previousHostsPredicate makes a retry go to a host not tried yet for this request, when
-// there is one. Istio adds it to every retry policy unless retryIgnorePreviousHosts is
-// false; weir adds it only when retryIgnorePreviousHosts is true, so that an unset field
-// keeps retries as Envoy does them by default.
+// avoidPreviousHosts makes a retry go to a host not tried yet for this request, when
+// there is one: Istio does so for every retry policy, its default one included, unless
+// retryIgnorePreviousHosts is false.
+func avoidPreviousHosts(p *routev3.RetryPolicy) {
+	p.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{previousHostsPredicate()}
+	p.HostSelectionRetryMaxAttempts = hostSelectionRetryMaxAttempts
+}
+
 func previousHostsPredicate() *routev3.RetryPolicy_RetryHostPredicate {
 	return &routev3.RetryPolicy_RetryHostPredicate{
 		Name:       "envoy.retry_host_predicates.previous_hosts",

@@ -18,11 +18,13 @@ func TestRetryPolicyOptions(t *testing.T) {
 		retryOn        string
 		retriableCodes []uint32
 	}{
-		{"status codes and named conditions", `{attempts: 2, retryOn: "503,gateway-error,retriable-status-codes"}`, 0, false, 0, "gateway-error,retriable-status-codes", []uint32{503}},
+		{"status codes and named conditions", `{attempts: 2, retryOn: "503,gateway-error,retriable-status-codes"}`, 1, false, 0, "gateway-error,retriable-status-codes", []uint32{503}},
 		{"ignore previous hosts", `{attempts: 2, retryIgnorePreviousHosts: true}`, 1, false, 0, defaultRetryOn, nil},
 		{"previous hosts allowed", `{attempts: 2, retryIgnorePreviousHosts: false}`, 0, false, 0, defaultRetryOn, nil},
-		{"remote localities", `{attempts: 2, retryRemoteLocalities: true}`, 0, true, 0, defaultRetryOn, nil},
-		{"backoff", `{attempts: 2, backoff: 0.05s}`, 0, false, 50 * time.Millisecond, defaultRetryOn, nil},
+		{"remote localities", `{attempts: 2, retryRemoteLocalities: true}`, 1, true, 0, defaultRetryOn, nil},
+		{"backoff", `{attempts: 2, backoff: 0.05s}`, 1, false, 50 * time.Millisecond, defaultRetryOn, nil},
+		// Istio's rule: tried hosts are avoided unless retryIgnorePreviousHosts is false.
+		{"previous hosts avoided when unset", `{attempts: 2}`, 1, false, 0, defaultRetryOn, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &networking.HTTPRetry{}
