@@ -64,16 +64,30 @@ func (r *destinationRule) subsetNames() string {
 }
 
 // indexDestinationRules picks, for each service, the DestinationRule this proxy class sees
-// and compiles it: among those exported to the proxy's namespace, one whose
-// workloadSelector selects the proxy wins over those without a selector (Istio's rule),
-// then the first by namespace/name (Istio's rule for conflicts).
+// and compiles it. Among the rules exported to the proxy's namespace, Istio's order
+// decides: one whose workloadSelector selects the proxy, then one in the proxy's
+// namespace, then one in the service's, then one in the root namespace, then any other;
+// two rules of one rank conflict, and the first by namespace/name wins.
 func (w *world) indexDestinationRules(in []*model.DestinationRule) {
 	drs := slices.Clone(in)
+	rank := func(dr *model.DestinationRule) int {
+		host := w.resolve(dr.Spec.GetHost(), dr.Source.Namespace)
+		switch ns := dr.Source.Namespace; {
+		case dr.Spec.GetWorkloadSelector() != nil:
+			return 0
+		case ns == w.class.Namespace:
+			return 1
+		case w.byHost[host] != nil && ns == w.byHost[host].Namespace:
+			return 2
+		case ns == rootNamespace:
+			return 3
+		}
+		return 4
+	}
 	slices.SortFunc(drs, func(a, b *model.DestinationRule) int {
-		return cmp.Or(-compareBool(a.Spec.GetWorkloadSelector() != nil, b.Spec.GetWorkloadSelector() != nil),
-			compareObjects(a.Source, b.Source))
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), compareObjects(a.Source, b.Source))
 	})
-	selected := map[string]bool{} // hosts taken by a rule with a workloadSelector
+	ranks := map[string]int{} // rank of the rule each host took
 	for _, dr := range drs {
 		diags := model.ValidateDestinationRule(dr)
 		w.diags.add(diags...)
@@ -81,34 +95,23 @@ func (w *world) indexDestinationRules(in []*model.DestinationRule) {
 			continue
 		}
 		host := w.resolve(dr.Spec.Host, dr.Source.Namespace)
-		hasSelector := dr.Spec.WorkloadSelector != nil
 		switch first, taken := w.rules[host]; {
 		case isWildcard(host):
 			w.diags.add(model.Warnf(dr.Source, "spec.host", "wildcard hosts are not supported yet; DestinationRule not used"))
 		case !w.knownHost(host):
 			w.diags.add(model.Warnf(dr.Source, "spec.host", "host %s matches no service; DestinationRule not used",
 				describeHost(dr.Spec.Host, host)))
-		case taken && selected[host] && !hasSelector:
-			// A rule for the selected workloads overrides this one for them only.
+		case taken && ranks[host] < rank(dr):
+			// A rule nearer the proxy applies to it; this one still applies elsewhere.
 		case taken:
 			w.diags.add(model.Errorf(dr.Source, "spec.host",
 				"host %s is already configured by %s (the first by namespace/name wins); this DestinationRule is ignored",
 				host, first.source))
 		default:
 			w.rules[host] = w.compileDestinationRule(dr, w.byHost[host])
-			selected[host] = hasSelector
+			ranks[host] = rank(dr)
 		}
 	}
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
 }
 
 // seesRule reports whether the proxy class is one the rule applies to: exportTo names its
@@ -116,9 +119,7 @@ func compareBool(a, b bool) int {
 // if any, selects it within the rule's namespace.
 func (w *world) seesRule(dr *model.DestinationRule) bool {
 	ns := w.class.Namespace
-	if exp := dr.Spec.ExportTo; len(exp) > 0 && !slices.ContainsFunc(exp, func(e string) bool {
-		return e == "*" || e == ns || (e == "." && ns == dr.Source.Namespace)
-	}) {
+	if !model.ExportedTo(dr.Spec.ExportTo, dr.Source.Namespace, ns) {
 		return false
 	}
 	sel := dr.Spec.WorkloadSelector
