@@ -130,6 +130,15 @@ func (v *validator) mirror(path string, r *networking.HTTPRoute) {
 	if r.Mirror == nil && r.MirrorPercent != nil {
 		v.warnf(path+".mirrorPercent", "mirrorPercent has no effect without mirror; ignored")
 	}
+	for i, m := range r.Mirrors {
+		mpath := fmt.Sprintf("%s.mirrors[%d]", path, i)
+		if strings.TrimSpace(m.GetDestination().GetHost()) == "" {
+			v.errorf(mpath+".destination.host", "host must not be empty")
+		}
+		if p := m.Percentage; p != nil && !(p.Value >= 0 && p.Value <= 100) {
+			v.errorf(mpath+".percentage.value", "must be between 0 and 100 (got %g)", p.Value)
+		}
+	}
 }
 
 func (v *validator) routeDestination(path string, d *networking.HTTPRouteDestination) {

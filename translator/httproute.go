@@ -39,6 +39,7 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 		r := proto.Clone(base).(*routev3.Route)
 		r.Name = routeName(hr.Name, m.Name)
 		r.Match = routeMatch(m)
+		r.StatPrefix = m.StatPrefix
 		out = append(out, r)
 	}
 	return out
@@ -51,7 +52,7 @@ func (t *translation) httpRoutes(vs *model.VirtualService, path string, hr *netw
 func (t *translation) httpRoute(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) *routev3.Route {
 	src := vs.Source
 	ds := ignoredFields(src, path, hr, "name", "match", "route", "redirect", "directResponse", "delegate",
-		"rewrite", "timeout", "retries", "fault", "mirror", "mirrorPercent", "mirrorPercentage", "corsPolicy", "headers")
+		"rewrite", "timeout", "retries", "fault", "mirror", "mirrors", "mirrorPercent", "mirrorPercentage", "corsPolicy", "headers")
 	r := &routev3.Route{}
 	ops, more := headerOperations(src, path+".headers", hr.Headers)
 	ds = append(ds, more...)
@@ -136,7 +137,7 @@ func forwardingOnly(src model.Ref, path string, hr *networking.HTTPRoute, action
 	var ds []model.Diagnostic
 	for _, f := range setFields(hr.ProtoReflect()) {
 		switch f {
-		case "rewrite", "timeout", "retries", "mirror", "mirrorPercent", "mirrorPercentage":
+		case "rewrite", "timeout", "retries", "mirror", "mirrors", "mirrorPercent", "mirrorPercentage":
 			ds = append(ds, model.Warnf(src, path+"."+f, "%s has no effect on a route with %s; ignored", f, action))
 		}
 	}

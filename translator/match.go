@@ -93,9 +93,6 @@ func ignoredMatchFields(src model.Ref, path string, m *networking.HTTPMatchReque
 	for i := range ds {
 		ds[i].Message += ": this match entry matches as if it were not set"
 	}
-	if m.StatPrefix != "" {
-		ds = append(ds, model.Warnf(src, path+".statPrefix", "statPrefix is not supported yet; ignored"))
-	}
 	if m.IgnoreUriCase && m.Uri == nil {
 		ds = append(ds, model.Warnf(src, path+".ignoreUriCase", "ignoreUriCase has no effect without uri; ignored"))
 	}

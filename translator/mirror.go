@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"fmt"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	networking "istio.io/api/networking/v1"
@@ -8,22 +10,36 @@ import (
 	"github.com/weir-mesh/weir/model"
 )
 
-// mirrorPolicies translates an http route's mirror: a copy of each request (or of the
-// given percentage) goes to the mirror's cluster and its answer is thrown away. A mirror
-// that does not resolve to a cluster is dropped with an error; the route still serves.
+// mirrorPolicies translates an http route's mirror and mirrors: a copy of each request
+// (or of the given percentage) goes to each mirror's cluster and its answer is thrown
+// away. A mirror that does not resolve to a cluster is dropped with an error; the route
+// still serves.
 func (t *translation) mirrorPolicies(vs *model.VirtualService, path string, hr *networking.HTTPRoute, vt vhostTarget) []*routev3.RouteAction_RequestMirrorPolicy {
-	if hr.Mirror == nil {
-		return nil
+	var out []*routev3.RouteAction_RequestMirrorPolicy
+	add := func(d *networking.Destination, dpath string, pct float64) {
+		if pct <= 0 {
+			return // Istio: an explicit 0 % mirrors nothing
+		}
+		if cluster, ok := t.destinationCluster(vs.Source, dpath, d, vt, "mirror"); ok {
+			out = append(out, requestMirrorPolicy(cluster, pct))
+		}
 	}
-	pct := mirrorPercent(hr)
-	if pct <= 0 {
-		return nil // Istio: an explicit 0 % mirrors nothing
+	if hr.Mirror != nil {
+		if len(hr.Mirrors) > 0 {
+			t.diags.add(model.Warnf(vs.Source, path+".mirrors", "both mirror and mirrors are set (Istio refuses this); every one of them gets copies"))
+		}
+		add(hr.Mirror, path+".mirror", mirrorPercent(hr))
 	}
-	cluster, ok := t.destinationCluster(vs.Source, path+".mirror", hr.Mirror, vt, "mirror")
-	if !ok {
-		return nil
+	for i, m := range hr.Mirrors {
+		mpath := fmt.Sprintf("%s.mirrors[%d]", path, i)
+		t.diags.add(ignoredFields(vs.Source, mpath, m, "destination", "percentage")...)
+		pct := 100.0
+		if m.Percentage != nil {
+			pct = m.Percentage.Value
+		}
+		add(m.Destination, mpath+".destination", pct)
 	}
-	return []*routev3.RouteAction_RequestMirrorPolicy{requestMirrorPolicy(cluster, pct)}
+	return out
 }
 
 // mirrorPercent is the share of requests to mirror, as Istio reads it: mirrorPercentage,
