@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -70,22 +71,32 @@ type gatewayAnswer struct {
 // gatewayGet sends one request for host to a gateway listener, over TLS with SNI host
 // when ca is set, and trusts only ca.
 func gatewayGet(addr, host string, ca *x509.CertPool) (gatewayAnswer, error) {
+	return gatewayGetAs(addr, host, ca, nil)
+}
+
+// gatewayGetAs is gatewayGet presenting a client certificate, if one is given.
+func gatewayGetAs(addr, host string, ca *x509.CertPool, client *tls.Certificate) (gatewayAnswer, error) {
 	tr := &http.Transport{DisableKeepAlives: true}
 	scheme := "http"
 	if ca != nil {
 		scheme = "https"
 		tr.TLSClientConfig = &tls.Config{RootCAs: ca, ServerName: host}
+		if client != nil {
+			// Always present it: Go would leave out a certificate that the server's list
+			// of acceptable CAs does not name, and the server would never see it.
+			tr.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return client, nil }
+		}
 	}
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		d := net.Dialer{Timeout: 2 * time.Second}
 		return d.DialContext(ctx, network, addr)
 	}
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s/", scheme, host), nil)
 	if err != nil {
 		return gatewayAnswer{}, err
 	}
-	resp, err := client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return gatewayAnswer{}, err
 	}
@@ -179,4 +190,94 @@ func TestGatewayRoutesTwoHostsOverHTTPAndHTTPS(t *testing.T) {
 	if stats, err := gw.Admin("/stats?filter=listener_manager.listener_modified"); err != nil || !strings.Contains(stats, "listener_modified: 0") {
 		t.Errorf("rotating a certificate modified a listener (drains connections): %q %v", stats, err)
 	}
+}
+
+// mutualGatewayConfig: partners.example.com requires a client certificate from the
+// partners' CA (ca.crt in the credential's Secret); optional.example.com checks one only
+// when it is presented.
+const mutualGatewayConfig = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: partners
+  namespace: istio-system
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {number: 443, name: https-partners, protocol: HTTPS}
+    hosts: ["partners.example.com"]
+    tls: {mode: MUTUAL, credentialName: partners-cert}
+  - port: {number: 443, name: https-optional, protocol: HTTPS}
+    hosts: ["optional.example.com"]
+    tls: {mode: OPTIONAL_MUTUAL, credentialName: optional-cert}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: partners
+  namespace: default
+spec:
+  hosts: ["partners.example.com", "optional.example.com"]
+  gateways: ["istio-system/partners"]
+  http:
+  - route:
+    - destination: {host: ratings}
+`
+
+// TestGatewayChecksClientCertificates: a MUTUAL server answers only clients whose
+// certificate chains to the CA in its Secret's ca.crt; an OPTIONAL_MUTUAL server also
+// answers clients without one, but not clients with a certificate from another CA.
+func TestGatewayChecksClientCertificates(t *testing.T) {
+	env := NewEnv(t)
+	ratings := env.StartBackendsFrom(223, "ratings-v1")
+	serverCA, clientCA, strangerCA := NewPKI(t, "server-ca"), NewPKI(t, "partner-client-ca"), NewPKI(t, "stranger-ca")
+	pCert, pKey, _ := serverCA.IssuePEM("partners.example.com")
+	oCert, oKey, _ := serverCA.IssuePEM("optional.example.com")
+	clientCAPEM, err := os.ReadFile(clientCA.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, partner := clientCA.Issue("partner-client", nil, nil)
+	_, _, stranger := strangerCA.Issue("stranger-client", nil, nil)
+	withCA := func(secret, ca string) string {
+		return secret + "  ca.crt: |\n" + indent(ca, "    ") + "\n"
+	}
+	env.WriteFile("services.yaml", ServicePods("ratings", "default", 80, false, ratings))
+	env.WriteFile("secrets.yaml", withCA(TLSSecret("partners-cert", "istio-system", pCert, pKey), string(clientCAPEM))+"---\n"+
+		withCA(TLSSecret("optional-cert", "istio-system", oCert, oKey), string(clientCAPEM)))
+	env.WriteFile("gateway.yaml", mutualGatewayConfig)
+	env.StartWeir()
+	httpsPort := FreePort(t, "127.0.0.1")
+	gw := env.StartEnvoy(EnvoyOptions{Bootstrap: "gateway.yaml", ListenerPorts: map[int]int{443: httpsPort}})
+	env.Weir().WaitAcked(t, gw.NodeID)
+	addr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
+	if !poll(convergeTimeout, 50*time.Millisecond, func() bool {
+		a, err := gatewayGetAs(addr, "partners.example.com", serverCA.Pool(), &partner)
+		return err == nil && a.status == http.StatusOK
+	}) {
+		t.Fatalf("the MUTUAL server never answered a partner's certificate")
+	}
+	cases := []struct {
+		host   string
+		client *tls.Certificate
+		who    string
+		ok     bool
+	}{
+		{"partners.example.com", &partner, "a partner", true},
+		{"partners.example.com", nil, "no certificate", false},
+		{"partners.example.com", &stranger, "another CA's certificate", false},
+		{"optional.example.com", &partner, "a partner", true},
+		{"optional.example.com", nil, "no certificate", true},
+		{"optional.example.com", &stranger, "another CA's certificate", false},
+	}
+	for _, c := range cases {
+		for range 10 {
+			a, err := gatewayGetAs(addr, c.host, serverCA.Pool(), c.client)
+			served := err == nil && a.status == http.StatusOK && a.version == "ratings-v1"
+			if served != c.ok {
+				t.Fatalf("%s with %s: served %v (status %d from %q, %v), want %v", c.host, c.who, served, a.status, a.version, err, c.ok)
+			}
+		}
+	}
+	t.Logf("MUTUAL and OPTIONAL_MUTUAL: 10 requests per host and client kind, each served or refused as configured")
 }

@@ -1,6 +1,9 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -84,12 +87,12 @@ func (v *validator) gatewayServer(path string, s *networking.Server) {
 
 func (v *validator) serverTLS(path string, tls *networking.ServerTLSSettings) {
 	switch tls.Mode {
-	case networking.ServerTLSSettings_SIMPLE:
+	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL, networking.ServerTLSSettings_OPTIONAL_MUTUAL:
 	case networking.ServerTLSSettings_PASSTHROUGH, networking.ServerTLSSettings_AUTO_PASSTHROUGH:
 		v.warnf(path+".mode", "%s is not supported yet (it needs TLS routes); server ignored", tls.Mode)
 		return
 	default:
-		v.warnf(path+".mode", "%s is not supported yet (weir terminates TLS without client certificates); server ignored", tls.Mode)
+		v.warnf(path+".mode", "%s is not supported (weir runs no mesh CA); server ignored", tls.Mode)
 		return
 	}
 	files := tls.ServerCertificate != "" || tls.PrivateKey != ""
@@ -97,11 +100,24 @@ func (v *validator) serverTLS(path string, tls *networking.ServerTLSSettings) {
 	case tls.CredentialName != "" && files:
 		v.errorf(path+".credentialName", "set either credentialName or serverCertificate and privateKey, not both")
 	case tls.CredentialName == "" && !files:
-		v.errorf(path, "SIMPLE needs credentialName (a kubernetes.io/tls Secret) or serverCertificate and privateKey")
+		v.errorf(path, "%s needs credentialName (a kubernetes.io/tls Secret) or serverCertificate and privateKey", tls.Mode)
 	case files && (tls.ServerCertificate == "" || tls.PrivateKey == ""):
 		v.errorf(path, "serverCertificate and privateKey go together")
 	}
-	for field, f := range map[string]string{"serverCertificate": tls.ServerCertificate, "privateKey": tls.PrivateKey} {
+	if tls.Mode != networking.ServerTLSSettings_SIMPLE && tls.CredentialName == "" && tls.CaCertificates == "" && tls.CaCertCredentialName == "" {
+		v.errorf(path+".caCertificates", "%s needs the CA that client certificates must chain to: caCertificates, caCertCredentialName, or credentialName whose Secret has ca.crt (or a <name>-cacert Secret)", tls.Mode)
+	}
+	for i, spki := range tls.VerifyCertificateSpki {
+		if b, err := base64.StdEncoding.DecodeString(spki); err != nil || len(b) != sha256.Size {
+			v.errorf(fmt.Sprintf("%s.verifyCertificateSpki[%d]", path, i), "must be the base64 SHA-256 of a certificate's public key (44 characters)")
+		}
+	}
+	for i, h := range tls.VerifyCertificateHash {
+		if b, err := hex.DecodeString(strings.ReplaceAll(h, ":", "")); err != nil || len(b) != sha256.Size {
+			v.errorf(fmt.Sprintf("%s.verifyCertificateHash[%d]", path, i), "must be the hex SHA-256 of a certificate (64 digits, colons allowed)")
+		}
+	}
+	for field, f := range map[string]string{"serverCertificate": tls.ServerCertificate, "privateKey": tls.PrivateKey, "caCertificates": tls.CaCertificates} {
 		if f != "" && !filepath.IsAbs(f) {
 			v.errorf(path+"."+field, "%q: give an absolute file name (Envoy reads the file itself)", f)
 		}

@@ -131,12 +131,14 @@ type Sidecar struct {
 	Spec   *networking.Sidecar
 }
 
-// Secret is a TLS certificate and its private key (a kubernetes.io/tls Secret), PEM
-// encoded, as a Gateway's credentialName names it. Sources check that the pair parses.
+// Secret is a TLS certificate and its private key (a kubernetes.io/tls Secret), and/or
+// the CA that client certificates must chain to (ca.crt), PEM encoded, as a Gateway's
+// credentialName names it. Sources check that what is there parses.
 type Secret struct {
 	Source Ref
 	Cert   []byte
 	Key    []byte
+	CA     []byte
 }
 
 // Rollout is a weir Rollout with its source. Status, when the source has one (a

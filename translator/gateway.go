@@ -59,7 +59,8 @@ func (w *world) gatewayPorts(gws []*model.Gateway) []*gatewayPort {
 			w.diags.add(ignoredFields(gw.Source, path+".port", s.Port, "number", "protocol", "name")...)
 			if s.Tls != nil {
 				w.diags.add(ignoredFields(gw.Source, path+".tls", s.Tls, "httpsRedirect", "mode", "serverCertificate",
-					"privateKey", "credentialName", "minProtocolVersion", "maxProtocolVersion", "cipherSuites")...)
+					"privateKey", "credentialName", "minProtocolVersion", "maxProtocolVersion", "cipherSuites",
+					"caCertificates", "caCertCredentialName", "subjectAltNames", "verifyCertificateSpki", "verifyCertificateHash")...)
 			}
 			if gp.proto != p {
 				w.diags.add(model.Errorf(gw.Source, path+".port.protocol",
@@ -74,9 +75,14 @@ func (w *world) gatewayPorts(gws []*model.Gateway) []*gatewayPort {
 	return out
 }
 
-// terminatesTLS reports whether weir serves an HTTPS server's TLS settings (SIMPLE mode).
+// terminatesTLS reports whether weir serves an HTTPS server's TLS mode: it terminates
+// TLS, with or without client certificates.
 func terminatesTLS(tls *networking.ServerTLSSettings) bool {
-	return tls != nil && tls.Mode == networking.ServerTLSSettings_SIMPLE
+	switch tls.GetMode() {
+	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL, networking.ServerTLSSettings_OPTIONAL_MUTUAL:
+		return true
+	}
+	return false
 }
 
 // selects reports whether a Gateway's selector matches this proxy. Like Istio (without

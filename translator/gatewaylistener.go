@@ -147,32 +147,48 @@ func takenName(names []string, taken map[string]model.Ref) string {
 
 // downstreamTLS is the TLS context of one server: its certificate from SDS (a Secret
 // named by credentialName, looked up in the proxy's namespace as Istio does) or from the
-// files it names.
+// files it names, and, for MUTUAL and OPTIONAL_MUTUAL, how client certificates are
+// checked (see clientcert.go).
 func (t *translation) downstreamTLS(s boundServer, secrets []*model.Secret, sent map[string]bool) (*tlsv3.DownstreamTlsContext, bool) {
 	tls := s.srv.Tls
 	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}, TlsParams: tlsParameters(tls)}
+	var sec *model.Secret
 	if tls.CredentialName == "" {
 		common.TlsCertificates = []*tlsv3.TlsCertificate{{
 			CertificateChain: fileSource(tls.ServerCertificate),
 			PrivateKey:       fileSource(tls.PrivateKey),
 		}}
-		return &tlsv3.DownstreamTlsContext{CommonTlsContext: common}, true
+	} else {
+		if sec = findSecret(secrets, t.class.Namespace, tls.CredentialName); sec == nil || sec.Cert == nil {
+			what := "not found"
+			if sec != nil {
+				what = "has no certificate (tls.crt and tls.key)"
+			}
+			t.diags.add(model.Errorf(s.gw.Source, s.path+".tls.credentialName",
+				"Secret %s/%s %s; it must be in the gateway proxy's namespace; server ignored",
+				t.class.Namespace, tls.CredentialName, what))
+			return nil, false
+		}
+		name := secretName(tls.CredentialName)
+		t.sendSecret(name, sec, sent, tlsSecret)
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: name, SdsConfig: adsConfigSource()}}
 	}
-	sec := findSecret(secrets, t.class.Namespace, tls.CredentialName)
-	if sec == nil {
-		t.diags.add(model.Errorf(s.gw.Source, s.path+".tls.credentialName",
-			"Secret %s/%s (kubernetes.io/tls) not found; it must be in the gateway proxy's namespace; server ignored",
-			t.class.Namespace, tls.CredentialName))
-		return nil, false
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: common}
+	if tls.Mode == networking.ServerTLSSettings_SIMPLE {
+		t.diags.add(clientCheckFieldsUnused(s)...)
+		return ctx, true
 	}
-	name := secretName(tls.CredentialName)
-	if !sent[name] {
-		sent[name] = true
-		t.out.Secrets = append(t.out.Secrets, tlsSecret(name, sec))
-		t.origin(name, sec.Source)
+	return ctx, t.requireClientCertificates(s, ctx, sec, secrets, sent)
+}
+
+// sendSecret adds a secret to the output once, built by make.
+func (t *translation) sendSecret(name string, sec *model.Secret, sent map[string]bool, make func(string, *model.Secret) *tlsv3.Secret) {
+	if sent[name] {
+		return
 	}
-	common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: name, SdsConfig: adsConfigSource()}}
-	return &tlsv3.DownstreamTlsContext{CommonTlsContext: common}, true
+	sent[name] = true
+	t.out.Secrets = append(t.out.Secrets, make(name, sec))
+	t.origin(name, sec.Source)
 }
 
 func findSecret(secrets []*model.Secret, namespace, name string) *model.Secret {
@@ -189,8 +205,8 @@ func secretName(credential string) string { return "kubernetes://" + credential 
 
 func tlsSecret(name string, s *model.Secret) *tlsv3.Secret {
 	return &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
-		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: s.Cert}},
-		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: s.Key}},
+		CertificateChain: inlineBytes(s.Cert),
+		PrivateKey:       inlineBytes(s.Key),
 	}}}
 }
 
@@ -205,4 +221,8 @@ func tlsParameters(tls *networking.ServerTLSSettings) *tlsv3.TlsParameters {
 		TlsMaximumProtocolVersion: tlsv3.TlsParameters_TlsProtocol(tls.MaxProtocolVersion),
 		CipherSuites:              slices.Clone(tls.CipherSuites),
 	}
+}
+
+func inlineBytes(b []byte) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
 }

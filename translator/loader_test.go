@@ -135,7 +135,7 @@ func (l *loader) add(doc []byte) error {
 			return err
 		}
 		l.snap.Secrets = append(l.snap.Secrets, &model.Secret{Source: ref,
-			Cert: []byte(sec.StringData["tls.crt"]), Key: []byte(sec.StringData["tls.key"])})
+			Cert: nonEmpty(sec.StringData["tls.crt"]), Key: nonEmpty(sec.StringData["tls.key"]), CA: nonEmpty(sec.StringData["ca.crt"])})
 	default:
 		return fmt.Errorf("unknown kind %q", o.Kind)
 	}
@@ -290,4 +290,11 @@ func loadClass(t *testing.T, path string) model.ProxyClass {
 	return model.ProxyClass{Role: c.Role, Namespace: c.Namespace, Labels: c.Labels, Locality: c.Locality,
 		OutboundAddress: c.OutboundAddress, OutboundPort: c.OutboundPort,
 		ListenerAddress: c.ListenerAddress, ListenerPorts: c.ListenerPorts}
+}
+
+func nonEmpty(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
 }

@@ -2,6 +2,7 @@ package file
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 
 	networking "istio.io/api/networking/v1"
@@ -40,12 +41,18 @@ func decodeSidecar(o *object, raw []byte) {
 }
 
 // decodeSecret reads a TLS Secret: a certificate chain and its key, under tls.crt and
-// tls.key (kubernetes.io/tls) or cert and key (Istio's generic form), from data or
-// stringData. The pair must parse and match, so that Envoy is never sent one it rejects.
+// tls.key (kubernetes.io/tls) or cert and key (Istio's generic form), and/or the CA that
+// client certificates must chain to, under ca.crt or cacert; from data or stringData.
+// What is there must parse (and the pair match), so that Envoy is never sent what it
+// rejects.
 func decodeSecret(o *object, raw []byte) {
 	var s corev1.Secret
 	if o.reject(decodeStrict(raw, &s)) {
 		return
+	}
+	where := "data"
+	if s.StringData != nil {
+		where = "stringData"
 	}
 	certKey, keyKey := "tls.crt", "tls.key"
 	cert, key := secretValue(&s, certKey), secretValue(&s, keyKey)
@@ -53,27 +60,35 @@ func decodeSecret(o *object, raw []byte) {
 		certKey, keyKey = "cert", "key"
 		cert, key = secretValue(&s, certKey), secretValue(&s, keyKey)
 	}
-	where := "data"
-	if s.StringData != nil {
-		where = "stringData"
+	caKey := "ca.crt"
+	ca := secretValue(&s, caKey)
+	if ca == nil {
+		caKey = "cacert"
+		ca = secretValue(&s, caKey)
 	}
 	switch {
-	case cert == nil && key == nil:
+	case cert == nil && key == nil && ca == nil:
 		o.warnings = append(o.warnings, model.Warnf(o.ref, "type",
-			"only TLS Secrets (tls.crt and tls.key) are used, as Gateway credentials; ignored"))
+			"only TLS Secrets (tls.crt and tls.key, and/or ca.crt) are used, as Gateway credentials; ignored"))
 		return
-	case cert == nil:
+	case cert == nil && key != nil:
 		o.reject([]fieldProblem{{field: where + "." + certKey, msg: "the certificate is missing"}})
 		return
-	case key == nil:
+	case key == nil && cert != nil:
 		o.reject([]fieldProblem{{field: where + "." + keyKey, msg: "the private key is missing"}})
 		return
 	}
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		o.reject([]fieldProblem{{field: where + "." + certKey, msg: fmt.Sprintf("certificate and key do not load: %v", err)}})
+	if cert != nil {
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
+			o.reject([]fieldProblem{{field: where + "." + certKey, msg: fmt.Sprintf("certificate and key do not load: %v", err)}})
+			return
+		}
+	}
+	if ca != nil && !x509.NewCertPool().AppendCertsFromPEM(ca) {
+		o.reject([]fieldProblem{{field: where + "." + caKey, msg: "holds no PEM certificate"}})
 		return
 	}
-	o.secret = &model.Secret{Source: o.ref, Cert: cert, Key: key}
+	o.secret = &model.Secret{Source: o.ref, Cert: cert, Key: key, CA: ca}
 }
 
 func secretValue(s *corev1.Secret, k string) []byte {

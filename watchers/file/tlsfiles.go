@@ -120,7 +120,18 @@ func gatewayTLSFileProblems(gw *model.Gateway) []model.Diagnostic {
 	var out []model.Diagnostic
 	for i, s := range gw.Spec.GetServers() {
 		t := s.GetTls()
-		if t == nil || t.Mode != networking.ServerTLSSettings_SIMPLE || !usable(t.ServerCertificate) || !usable(t.PrivateKey) {
+		if t == nil || t.Mode == networking.ServerTLSSettings_PASSTHROUGH || t.Mode == networking.ServerTLSSettings_AUTO_PASSTHROUGH {
+			continue
+		}
+		if t.Mode != networking.ServerTLSSettings_SIMPLE && usable(t.CaCertificates) {
+			if err := parsePEM(t.CaCertificates, "CERTIFICATE", func(der []byte) error {
+				_, err := x509.ParseCertificate(der)
+				return err
+			}); err != nil {
+				out = append(out, model.Errorf(gw.Source, fmt.Sprintf("spec.servers[%d].tls.caCertificates", i), "%v", err))
+			}
+		}
+		if !usable(t.ServerCertificate) || !usable(t.PrivateKey) {
 			continue
 		}
 		if _, err := tls.LoadX509KeyPair(t.ServerCertificate, t.PrivateKey); err != nil {
