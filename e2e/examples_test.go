@@ -91,6 +91,7 @@ func TestExamplesServe(t *testing.T) {
 		{"performance-routing", 11, []string{"v1", "v2"}, "", func(t *testing.T, env *Env, envoy *Envoy, bs []*backend.Backend) {
 			AssertAll(t, "all to v2", envoy.Traffic("reviews").Send(200), "v2")
 		}},
+		{"gateway", 11, []string{"productpage-v1", "reviews-v1"}, "", checkGatewayExample},
 	}
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
@@ -152,4 +153,29 @@ func mustRead(t *testing.T, env *Env, name string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// checkGatewayExample proves examples/gateway/README.md: through a gateway Envoy started
+// from envoy-configs/gateway.yaml, bookinfo.example.com/ reaches productpage and
+// /reviews reaches reviews; another host gets 404. The sidecar gets none of these routes.
+func checkGatewayExample(t *testing.T, env *Env, sidecar *Envoy, bs []*backend.Backend) {
+	port := FreePort(t, "127.0.0.1")
+	gw := env.StartEnvoy(EnvoyOptions{Bootstrap: "gateway.yaml", ListenerPorts: map[int]int{80: port}})
+	env.Weir().WaitAcked(t, gw.NodeID)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for path, want := range map[string]string{"/": "productpage-v1", "/reviews": "reviews-v1", "/reviews/1": "reviews-v1"} {
+		if !poll(convergeTimeout, 50*time.Millisecond, func() bool {
+			a, err := gatewayGetPath(addr, "bookinfo.example.com", path)
+			return err == nil && a.status == 200 && a.version == want
+		}) {
+			a, err := gatewayGetPath(addr, "bookinfo.example.com", path)
+			t.Errorf("bookinfo.example.com%s through the gateway: %+v %v; want 200 from %s", path, a, err, want)
+		}
+	}
+	if a, err := gatewayGetPath(addr, "other.example.com", "/"); err != nil || a.status != 404 {
+		t.Errorf("other.example.com through the gateway: %+v %v; want 404", a, err)
+	}
+	if r := sidecar.Traffic("bookinfo.example.com").One(); r.Status != 404 {
+		t.Errorf("the sidecar routed bookinfo.example.com (status %d from %q); its VirtualService is bound to the gateway only", r.Status, r.Version)
+	}
 }

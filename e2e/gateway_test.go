@@ -74,8 +74,17 @@ func gatewayGet(addr, host string, ca *x509.CertPool) (gatewayAnswer, error) {
 	return gatewayGetAs(addr, host, ca, nil)
 }
 
+// gatewayGetPath is gatewayGet over plain HTTP for one path.
+func gatewayGetPath(addr, host, path string) (gatewayAnswer, error) {
+	return gatewayRequest(addr, host, path, nil, nil)
+}
+
 // gatewayGetAs is gatewayGet presenting a client certificate, if one is given.
 func gatewayGetAs(addr, host string, ca *x509.CertPool, client *tls.Certificate) (gatewayAnswer, error) {
+	return gatewayRequest(addr, host, "/", ca, client)
+}
+
+func gatewayRequest(addr, host, path string, ca *x509.CertPool, client *tls.Certificate) (gatewayAnswer, error) {
 	tr := &http.Transport{DisableKeepAlives: true}
 	scheme := "http"
 	if ca != nil {
@@ -92,7 +101,7 @@ func gatewayGetAs(addr, host string, ca *x509.CertPool, client *tls.Certificate)
 		return d.DialContext(ctx, network, addr)
 	}
 	hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s/", scheme, host), nil)
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, host, path), nil)
 	if err != nil {
 		return gatewayAnswer{}, err
 	}
