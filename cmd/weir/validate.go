@@ -61,8 +61,9 @@ func validate(args []string, out io.Writer) (bool, error) {
 			warnings++
 		}
 	}
-	fmt.Fprintf(out, "%s: %d services, %d endpoints, %d virtual services, %d destination rules, %d rollouts; %d errors, %d warnings\n",
-		args[0], len(snap.Services), len(snap.Endpoints), len(snap.VirtualServices), len(snap.DestinationRules), len(snap.Rollouts), errors, warnings)
+	fmt.Fprintf(out, "%s: %d services, %d endpoints, %d virtual services, %d destination rules, %d gateways, %d sidecars, %d rollouts; %d errors, %d warnings\n",
+		args[0], len(snap.Services), len(snap.Endpoints), len(snap.VirtualServices), len(snap.DestinationRules),
+		len(snap.Gateways), len(snap.Sidecars), len(snap.Rollouts), errors, warnings)
 	return errors > 0, nil
 }
 
