@@ -19,6 +19,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/weir-mesh/weir/admin"
 	"github.com/weir-mesh/weir/model"
@@ -28,6 +31,8 @@ import (
 	promprovider "github.com/weir-mesh/weir/rollout/prometheus"
 	"github.com/weir-mesh/weir/translator"
 	"github.com/weir-mesh/weir/watchers/file"
+	"github.com/weir-mesh/weir/watchers/join"
+	"github.com/weir-mesh/weir/watchers/kube"
 	"github.com/weir-mesh/weir/xds"
 )
 
@@ -41,15 +46,20 @@ func serve(args []string) error {
 	stageTimeout := fs.Duration("stage-timeout", 5*time.Second, "longest wait for proxies to ACK one make-before-break stage")
 	rolloutState := fs.String("rollout-state", "", "file that keeps rollout state across restarts (default: <config-dir>.weir-rollouts.json, beside the config directory)")
 	sendBudget := fs.Int("send-budget-mib", 64, "MiB of responses sent and not yet ACKed, across all proxies (0: unbounded); bounds memory when many proxies connect at once")
+	kubeconfig := fs.String("kubeconfig", "", "read the cluster this kubeconfig names (Services, EndpointSlices, Pods, TLS Secrets, Istio objects, Rollouts); with --config-dir, both are served")
+	inCluster := fs.Bool("in-cluster", false, "read the cluster weir runs in, with its service account (instead of --kubeconfig)")
+	kubeNamespace := fs.String("kube-namespace", "", "read only this namespace of the cluster (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	useKube := *kubeconfig != "" || *inCluster
+	useFiles := !useKube || flagSet(fs, "config-dir")
 	log, err := newLogger(*logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	if st, err := os.Stat(*configDir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(*configDir); useFiles && (err != nil || !st.IsDir()) {
 		return fmt.Errorf("config dir %s: not a readable directory", *configDir)
 	}
 
@@ -94,24 +104,36 @@ func serve(args []string) error {
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
-	watcher := file.NewWatcher(*configDir, log.Named("file"), file.WithRegisterer(reg))
-	errc := make(chan error, 3)
+	var sources []source
+	if useFiles {
+		sources = append(sources, file.NewWatcher(*configDir, log.Named("file"), file.WithRegisterer(reg)))
+	}
+	if useKube {
+		w, err := kubeWatcher(*kubeconfig, *kubeNamespace, log.Named("kube"))
+		if err != nil {
+			return err
+		}
+		sources = append(sources, w)
+	}
+	errc := make(chan error, 2+len(sources))
 	go pipe.Run(ctx)
 	go ctrl.Run(ctx)
 	go trimMemory(ctx, log.Named("memory"))
-	go func() {
-		errc <- watcher.Run(ctx, func(snap *model.Snapshot) {
-			ctrl.Update(snap)
-			pipe.Update(snap)
-		})
-	}()
+	publish := join.Sources(len(sources), func(snap *model.Snapshot) {
+		ctrl.Update(snap)
+		pipe.Update(snap)
+	})
+	for i, src := range sources {
+		go func() { errc <- src.Run(ctx, publish[i]) }()
+	}
 	go func() { errc <- srv.Serve(xdsLis) }()
 	go func() {
 		if err := adminSrv.Serve(adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve admin: %w", err)
 		}
 	}()
-	log.Info("weir serving", zap.String("version", version), zap.String("config_dir", *configDir), zap.String("rollout_state", *rolloutState),
+	log.Info("weir serving", zap.String("version", version), zap.Bool("files", useFiles), zap.String("config_dir", *configDir),
+		zap.Bool("kubernetes", useKube), zap.String("rollout_state", *rolloutState),
 		zap.String("xds_address", xdsLis.Addr().String()), zap.String("admin_address", adminLis.Addr().String()))
 
 	select {
@@ -124,6 +146,38 @@ func serve(args []string) error {
 	_ = adminSrv.Shutdown(shutdownCtx)
 	log.Info("weir stopped")
 	return err
+}
+
+// source is where snapshots come from: a config directory or a cluster.
+type source interface {
+	Run(ctx context.Context, publish func(*model.Snapshot)) error
+}
+
+// kubeWatcher connects to the cluster a kubeconfig names, or, without one, to the
+// cluster weir runs in.
+func kubeWatcher(kubeconfig, namespace string, log *zap.Logger) (*kube.Watcher, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return kube.NewWatcher(dyn, log, kube.WithNamespace(namespace)), nil
+}
+
+// flagSet reports whether a flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // router connects the rollout controller to the pipeline (which applies its weights) and
