@@ -66,7 +66,13 @@ type WeirOption func(*weirConfig)
 
 type weirConfig struct {
 	env       []string
+	args      []string
 	waitReady bool
+}
+
+// WithWeirArgs adds flags to `weir serve`.
+func WithWeirArgs(args ...string) WeirOption {
+	return func(c *weirConfig) { c.args = append(c.args, args...) }
 }
 
 // WithWeirEnv adds KEY=VALUE to weir's environment.
@@ -95,8 +101,8 @@ func (e *Env) StartWeir(opts ...WeirOption) *Weir {
 		XDSAddr:   fmt.Sprintf("127.0.0.1:%d", e.XDSPort),
 		AdminAddr: fmt.Sprintf("127.0.0.1:%d", e.AdminPort),
 	}
-	p, err := startProcess("weir", logPath, weirEnviron(cfg.env), WeirBinary(e.t),
-		"serve", "--config-dir", e.ConfigDir, "--xds-address", w.XDSAddr, "--admin-address", w.AdminAddr)
+	args := append([]string{"serve", "--config-dir", e.ConfigDir, "--xds-address", w.XDSAddr, "--admin-address", w.AdminAddr}, cfg.args...)
+	p, err := startProcess("weir", logPath, weirEnviron(cfg.env), WeirBinary(e.t), args...)
 	if err != nil {
 		e.t.Fatalf("%v", err)
 	}
