@@ -147,7 +147,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	for _, m := range ms {
 		count[strings.SplitN(m.file, string(filepath.Separator), 2)[0]]++
 	}
-	for _, dir := range []string{"crds", "weir"} {
+	for _, dir := range []string{"crds", "weir", "demo"} {
 		if count[dir] == 0 {
 			t.Errorf("no manifests under deploy/%s", dir)
 		}
