@@ -199,4 +199,3 @@ func patchVirtualService(t *testing.T, dyn dynamic.Interface, name, patch string
 		t.Fatalf("merge patch %s: %v", name, err)
 	}
 }
-
