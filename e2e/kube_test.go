@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +94,8 @@ func deletePod(t *testing.T, dyn dynamic.Interface, i int) {
 
 // TestKubernetesSeedRoutesRealTraffic (issue 6, points 1, 2 and 5): the seed's
 // DestinationRule and VirtualService, the reviews Service and its Pods applied through a
-// real API server; weir reads them with --kubeconfig; a real Envoy
+// real API server; weir reads them with --kubeconfig, as deploy/weir's service account
+// with only its RBAC; a real Envoy
 // routes the seed's split, and the seed's `kubectl patch --type=merge` shifts it. A new
 // Pod sends EDS only; a Pod marked not ready, then deleted, costs no request. The API
 // server restarting costs no request and, once weir has relisted, no push.
@@ -112,7 +115,21 @@ func TestKubernetesSeedRoutesRealTraffic(t *testing.T) {
 	KubeApply(t, dyn, "default", SeedReviewsDestinationRule+"---\n"+SeedReviewsCanary)
 	patchVirtualService(t, dyn, "reviews-canary", SeedPatch90to10)
 
-	w := env.StartWeir(WithWeirArgs("--kubeconfig", cluster.Kubeconfig))
+	// weir reads the cluster as deploy/weir's service account, with only its RBAC.
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"00-namespace.yaml", "rbac.yaml"} {
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "weir", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		KubeApply(t, dyn, "", string(b))
+	}
+	asWeir := cluster.KubeconfigAs(t, "system:serviceaccount:weir-system:weir",
+		"system:serviceaccounts", "system:serviceaccounts:weir-system", "system:authenticated")
+	w := env.StartWeir(WithWeirArgs("--kubeconfig", asWeir))
 	e := env.StartEnvoy(EnvoyOptions{})
 	w.WaitAcked(t, e.NodeID)
 	e.WaitRouteWeights(t, "reviews", reviewsSplit(map[string]float64{"v1": 90, "v2": 10}))

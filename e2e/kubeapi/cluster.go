@@ -127,6 +127,17 @@ func Start(t TB) *Cluster {
 // ConfigAs is the admin's Config impersonating user in groups: the way to test what
 // RBAC lets an identity do, such as a service account
 // ("system:serviceaccount:NAMESPACE:NAME").
+// KubeconfigAs writes a kubeconfig that acts as user (impersonated by the admin), for a
+// process that must run with only that user's rights.
+func (c *Cluster) KubeconfigAs(t TB, user string, groups ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig-as")
+	if err := writeKubeconfig(path, c.ConfigAs(user, groups...)); err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	return path
+}
+
 func (c *Cluster) ConfigAs(user string, groups ...string) *rest.Config {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}

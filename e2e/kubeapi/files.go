@@ -56,7 +56,11 @@ func writeKubeconfig(path string, cfg *rest.Config) error {
 			Server:                   cfg.Host,
 			CertificateAuthorityData: cfg.CAData,
 		}},
-		AuthInfos: map[string]*clientcmdapi.AuthInfo{name: {Token: cfg.BearerToken}},
+		AuthInfos: map[string]*clientcmdapi.AuthInfo{name: {
+			Token:             cfg.BearerToken,
+			Impersonate:       cfg.Impersonate.UserName,
+			ImpersonateGroups: cfg.Impersonate.Groups,
+		}},
 		Contexts: map[string]*clientcmdapi.Context{name: {
 			Cluster:   name,
 			AuthInfo:  name,

@@ -128,9 +128,15 @@ func (w *Watcher) servedResources(ctx context.Context) []schema.GroupVersionReso
 	var out []schema.GroupVersionResource
 	for _, gvr := range customResources {
 		_, err := w.dyn.Resource(gvr).Namespace(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			w.log.Warn("resource not served by the cluster; not watched (install its CRD)", zap.String("resource", gvr.String()))
 			continue
+		case apierrors.IsForbidden(err):
+			// Watched anyway: nothing is published until it syncs, which it does as soon
+			// as the RBAC is fixed.
+			w.log.Error("not allowed to list; nothing is served until weir's RBAC allows it (see deploy/weir/rbac.yaml)",
+				zap.String("resource", gvr.String()), zap.Error(err))
 		}
 		out = append(out, gvr)
 	}
