@@ -173,7 +173,7 @@ func (v *Envoy) override() map[string]any {
 }
 
 func (v *Envoy) stop() {
-	if err, killed := v.terminate(stopTimeout); killed {
+	if err, killed := v.Terminate(stopTimeout); killed {
 		v.env.t.Logf("envoy %s had to be killed (%v)", v.NodeID, err)
 	}
 }
@@ -186,14 +186,14 @@ func (v *Envoy) Admin(path string) (string, error) {
 func (v *Envoy) waitAdmin(t TB) {
 	t.Helper()
 	ok := poll(startTimeout, 50*time.Millisecond, func() bool {
-		if !v.running() {
+		if !v.Running() {
 			return true
 		}
 		_, err := v.Admin("/server_info")
 		return err == nil
 	})
-	if !v.running() {
-		t.Fatalf("envoy %s exited at start (%v); log:\n%s", v.NodeID, v.err, tailFile(v.logPath, 40))
+	if !v.Running() {
+		t.Fatalf("envoy %s exited at start (%v); log:\n%s", v.NodeID, v.Err(), tailFile(v.LogPath, 40))
 	}
 	if !ok {
 		t.Fatalf("envoy %s admin not up on port %d after %v", v.NodeID, v.AdminPort, startTimeout)

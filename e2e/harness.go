@@ -7,18 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/weir-mesh/weir/e2e/backend"
+	"github.com/weir-mesh/weir/e2e/proc"
 )
 
 // TB is the part of testing.TB the harness needs. *testing.T satisfies it; so does the
@@ -42,23 +41,7 @@ const (
 )
 
 // RepoRoot is the directory holding weir's go.mod, found from the working directory up.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(data), "module github.com/weir-mesh/weir\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("weir's go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return proc.RepoRoot() }
 
 var weirBuild struct {
 	once sync.Once
@@ -145,48 +128,11 @@ func EnvoyBinary(t TB) string {
 // outgoing connection on the machine (other test packages open thousands).
 func FreePort(t TB, ip string) int {
 	t.Helper()
-	low := ephemeralLow()
-	givenMu.Lock()
-	defer givenMu.Unlock()
-	for range 100 {
-		port := 10000 + rand.IntN(max(1, low-10000))
-		if given[port] {
-			continue // reserved for another process of this run, maybe not bound yet
-		}
-		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
-			_ = ln.Close()
-			given[port] = true
-			return port
-		}
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	port, err := proc.FreePort(ip)
 	if err != nil {
-		t.Fatalf("free port on %s: %v", ip, err)
+		t.Fatalf("%v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-var (
-	givenMu sync.Mutex
-	given   = map[int]bool{}
-)
-
-// ephemeralLow is the first port the kernel hands out for outgoing connections.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil || n <= 10000 {
-		return 32768
-	}
-	return n
+	return port
 }
 
 // Env is one test's world: a config directory, weir, Envoys and backends. Its cleanup
@@ -334,7 +280,7 @@ func (e *Env) cleanup() {
 	weir, envoys, backends := e.weir, e.envoys, e.backends
 	e.mu.Unlock()
 
-	if weir != nil && weir.running() && !e.allowNACKs && !t.Failed() {
+	if weir != nil && weir.Running() && !e.allowNACKs && !t.Failed() {
 		e.checkNoNACKs(weir)
 	}
 	if t.Failed() {
@@ -343,7 +289,7 @@ func (e *Env) cleanup() {
 	for i := len(envoys) - 1; i >= 0; i-- {
 		envoys[i].stop()
 	}
-	if weir != nil && weir.running() {
+	if weir != nil && weir.Running() {
 		weir.Stop(t)
 	}
 	for _, b := range backends {
@@ -380,14 +326,14 @@ func (e *Env) checkNoNACKs(w *Weir) {
 func (e *Env) dumpDiagnostics(w *Weir, envoys []*Envoy) {
 	t := e.t
 	for _, v := range envoys {
-		t.Logf("==== envoy %s log (last 60 lines of %s) ====\n%s", v.NodeID, v.logPath, tailFile(v.logPath, 60))
-		if v.running() {
+		t.Logf("==== envoy %s log (last 60 lines of %s) ====\n%s", v.NodeID, v.LogPath, tailFile(v.LogPath, 60))
+		if v.Running() {
 			t.Logf("==== envoy %s config_dump: clusters and routes ====\n%s", v.NodeID, v.rawConfigDump())
 		}
 	}
 	if w != nil {
-		t.Logf("==== weir log (last 80 lines of %s) ====\n%s", w.logPath, tailFile(w.logPath, 80))
-		if w.running() {
+		t.Logf("==== weir log (last 80 lines of %s) ====\n%s", w.LogPath, tailFile(w.LogPath, 80))
+		if w.Running() {
 			if body, err := w.get("/debug/proxies"); err == nil {
 				t.Logf("==== weir /debug/proxies ====\n%s", truncate(body, 20000))
 			}
@@ -412,18 +358,6 @@ func (e *Env) keepLogs() {
 		}
 	}
 	e.t.Logf("logs kept in %s", dst)
-}
-
-func tailFile(path string, lines int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }
 
 func truncate(s string, n int) string {

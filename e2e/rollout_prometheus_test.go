@@ -254,20 +254,20 @@ func startPrometheus(t *testing.T, env *Env, port int, envoy *Envoy) *prometheus
 		if t.Failed() {
 			t.Logf("==== prometheus log (last 40 lines of %s) ====\n%s", logPath, tailFile(logPath, 40))
 		}
-		if err, killed := prom.terminate(stopTimeout); killed {
+		if err, killed := prom.Terminate(stopTimeout); killed {
 			t.Logf("prometheus had to be killed (%v)", err)
 		}
 	})
 	began := time.Now()
 	ok := poll(startTimeout, 100*time.Millisecond, func() bool {
-		if !prom.running() {
+		if !prom.Running() {
 			return true
 		}
 		_, err := prom.get("/-/ready")
 		return err == nil
 	})
-	if !prom.running() {
-		t.Fatalf("prometheus exited at start (%v); log:\n%s", prom.err, tailFile(logPath, 40))
+	if !prom.Running() {
+		t.Fatalf("prometheus exited at start (%v); log:\n%s", prom.Err(), tailFile(logPath, 40))
 	}
 	if !ok {
 		t.Fatalf("prometheus not ready on %s within %v", prom.Address, startTimeout)

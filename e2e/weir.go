@@ -88,7 +88,7 @@ func (e *Env) StartWeir(opts ...WeirOption) *Weir {
 		o(&cfg)
 	}
 	e.mu.Lock()
-	if e.weir != nil && e.weir.running() {
+	if e.weir != nil && e.weir.Running() {
 		e.mu.Unlock()
 		e.t.Fatalf("StartWeir: weir is already running")
 	}
@@ -132,7 +132,7 @@ func (w *Weir) WaitReady(t TB) {
 	t.Helper()
 	began := time.Now()
 	ok := poll(startTimeout, 50*time.Millisecond, func() bool {
-		if !w.running() {
+		if !w.Running() {
 			return true
 		}
 		resp, err := http.Get("http://" + w.AdminAddr + "/readyz")
@@ -142,8 +142,8 @@ func (w *Weir) WaitReady(t TB) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	if !w.running() {
-		t.Fatalf("weir exited before it was ready (%v); log:\n%s", w.err, tailFile(w.logPath, 40))
+	if !w.Running() {
+		t.Fatalf("weir exited before it was ready (%v); log:\n%s", w.Err(), tailFile(w.LogPath, 40))
 	}
 	if !ok {
 		t.Fatalf("weir not ready on %s/readyz after %v", w.AdminAddr, startTimeout)
@@ -154,12 +154,12 @@ func (w *Weir) WaitReady(t TB) {
 // Stop sends SIGTERM and expects weir to exit cleanly (status 0) within stopTimeout.
 func (w *Weir) Stop(t TB) {
 	t.Helper()
-	err, killed := w.terminate(stopTimeout)
+	err, killed := w.Terminate(stopTimeout)
 	switch {
 	case killed:
-		t.Errorf("weir did not exit within %v of SIGTERM; log:\n%s", stopTimeout, tailFile(w.logPath, 30))
+		t.Errorf("weir did not exit within %v of SIGTERM; log:\n%s", stopTimeout, tailFile(w.LogPath, 30))
 	case err != nil:
-		t.Errorf("weir exited uncleanly on SIGTERM: %v; log:\n%s", err, tailFile(w.logPath, 30))
+		t.Errorf("weir exited uncleanly on SIGTERM: %v; log:\n%s", err, tailFile(w.LogPath, 30))
 	}
 }
 
@@ -287,7 +287,7 @@ func sumMetric(exposition, name string) (float64, error) {
 
 // LogSize marks the current end of weir's log, for WaitLog.
 func (w *Weir) LogSize() int64 {
-	st, err := os.Stat(w.logPath)
+	st, err := os.Stat(w.LogPath)
 	if err != nil {
 		return 0
 	}
@@ -300,7 +300,7 @@ func (w *Weir) WaitLog(t TB, offset int64, substrings ...string) string {
 	t.Helper()
 	var found string
 	ok := poll(convergeTimeout, 50*time.Millisecond, func() bool {
-		data, err := os.ReadFile(w.logPath)
+		data, err := os.ReadFile(w.LogPath)
 		if err != nil || int64(len(data)) < offset {
 			return false
 		}
@@ -314,7 +314,7 @@ func (w *Weir) WaitLog(t TB, offset int64, substrings ...string) string {
 	})
 	if !ok {
 		t.Fatalf("weir's log has no line with all of %q within %v; new log lines:\n%s",
-			substrings, convergeTimeout, tailFile(w.logPath, 30))
+			substrings, convergeTimeout, tailFile(w.LogPath, 30))
 	}
 	return found
 }
@@ -369,10 +369,7 @@ func ValidateDir(t TB, dir string) (output string, status int) {
 // Kill ends weir with SIGKILL: no shutdown, no last write.
 func (w *Weir) Kill(t TB) {
 	t.Helper()
-	_ = w.cmd.Process.Kill()
-	select {
-	case <-w.done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("weir did not die after SIGKILL")
+	if err := w.process.Kill(); err != nil {
+		t.Fatalf("%v", err)
 	}
 }

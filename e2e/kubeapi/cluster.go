@@ -169,8 +169,8 @@ func (c *Cluster) startEtcd(bin, dataDir string) (string, error) {
 		return "", err
 	}
 	health := func() error { return getOK(http.DefaultClient, clientURL+"/health", "", `"health":"true"`) }
-	if err := c.etcd.waitFor(etcdStartTimeout, health); err != nil {
-		return "", fmt.Errorf("%w; log:\n%s", err, tailFile(c.etcd.logPath, 30))
+	if err := c.etcd.WaitFor(etcdStartTimeout, health); err != nil {
+		return "", fmt.Errorf("%w; log:\n%s", err, tailFile(c.etcd.LogPath, 30))
 	}
 	return clientURL, nil
 }
@@ -226,8 +226,8 @@ func (c *Cluster) StartAPIServer(t TB) {
 		t.Fatalf("%v", err)
 	}
 	c.api = p
-	if err := p.waitFor(apiStartTimeout, c.ready); err != nil {
-		t.Fatalf("%v; log:\n%s", err, tailFile(p.logPath, 40))
+	if err := p.WaitFor(apiStartTimeout, c.ready); err != nil {
+		t.Fatalf("%v; log:\n%s", err, tailFile(p.LogPath, 40))
 	}
 }
 
@@ -242,8 +242,8 @@ func (c *Cluster) StopAPIServer(t TB) {
 	}
 	p := c.api
 	c.api = nil
-	if !p.running() {
-		t.Fatalf("kube-apiserver had exited by itself (%v); log:\n%s", p.err, tailFile(p.logPath, 40))
+	if !p.Running() {
+		t.Fatalf("kube-apiserver had exited by itself (%v); log:\n%s", p.Err(), tailFile(p.LogPath, 40))
 	}
 	// With clients' watches open, kube-apiserver can take longer to drain than a test
 	// should wait; it is then killed, which is also a way control planes go down.
@@ -269,8 +269,8 @@ func (c *Cluster) Stop() {
 	}
 	c.stopped = true
 	t := c.t
-	if c.api != nil && !c.api.running() {
-		t.Errorf("kube-apiserver exited during the test: %v", c.api.err)
+	if c.api != nil && !c.api.Running() {
+		t.Errorf("kube-apiserver exited during the test: %v", c.api.Err())
 	}
 	if t.Failed() {
 		c.printLogs()
