@@ -20,18 +20,8 @@ import (
 	"github.com/weir-mesh/weir/e2e/proc"
 )
 
-// TB is the part of testing.TB the harness needs. *testing.T satisfies it; so does the
-// demo's stand-in, which is why the harness does not take testing.TB itself.
-type TB interface {
-	Helper()
-	Logf(format string, args ...any)
-	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-	Failed() bool
-	Name() string
-	TempDir() string
-}
+// TB is the part of testing.TB the harness needs (see proc.TB).
+type TB = proc.TB
 
 // Timeouts every wait in the harness is bounded by.
 const (

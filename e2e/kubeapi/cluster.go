@@ -19,19 +19,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/weir-mesh/weir/e2e/proc"
 )
 
-// TB is the part of testing.TB the cluster needs; *testing.T satisfies it.
-type TB interface {
-	Helper()
-	Logf(format string, args ...any)
-	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
-	Cleanup(func())
-	Failed() bool
-	Name() string
-	TempDir() string
-}
+// TB is the part of testing.TB the cluster needs (see proc.TB).
+type TB = proc.TB
 
 // Timeouts every wait is bounded by. The API server's start is slow on a loaded
 // two-core machine: it installs every built-in API and bootstraps RBAC before /readyz.

@@ -18,6 +18,19 @@ import (
 	"time"
 )
 
+// TB is the part of testing.TB the harnesses need. *testing.T satisfies it; so does the
+// demo's stand-in, which is why they do not take testing.TB itself.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+	Name() string
+	TempDir() string
+}
+
 // Process is a child with its output appended to a log file. It dies with the test
 // binary (Pdeathsig), so a panicking test leaves nothing behind.
 type Process struct {
